@@ -1,0 +1,1 @@
+"""bmdkb command line."""

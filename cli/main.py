@@ -1,0 +1,117 @@
+"""The `bmdkb` command."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bmdkb.engine import knowledge_base
+from bmdkb.engine.errors import BmdkbError
+
+from . import render
+
+
+class _Group(click.Group):
+    """Maps errors to the contract's exit status: 2 for bad input or a bad
+    knowledge base (the message names file and field), 1 for a program defect."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BmdkbError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"Error: {line}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a defect: short message, no traceback dump
+            click.echo(f"bmdkb: internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo("This is a defect of bmdkb; please report it with the command you ran.", err=True)
+            ctx.exit(1)
+
+
+kb_option = click.option(
+    "--kb", "kb_root", envvar=knowledge_base.ENV_VAR, type=click.Path(file_okay=False), default=None,
+    help="Knowledge-base root (a folder holding knowledge/ and provenance/). Default: the shipped one, "
+         f"or ${knowledge_base.ENV_VAR}.")
+
+
+def load_kb(kb_root):
+    return knowledge_base.load(kb_root)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="bmdkb")
+def cli():
+    """bmdkb: cited, governed rules for interpreting serial DXA results.
+
+    Evaluate a patient case against the knowledge base; every conclusion carries the rule that
+    drew it, the facts it rested on and the source passage it comes from.
+    """
+
+
+@cli.command()
+@click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
+@click.option("--explain", "with_why", is_flag=True, help="Add each conclusion's short why.")
+@kb_option
+def evaluate(cases, fmt, approved_only, with_why, kb_root):
+    """Evaluate one or more patient CASES (YAML or JSON files).
+
+    Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
+    """
+    from bmdkb.engine.case_adapter import read_case
+    from bmdkb.engine.evaluate import Evaluator
+
+    kb = load_kb(kb_root)
+    evaluator = Evaluator(kb)
+    evaluations = [evaluator.evaluate(read_case(path, path), path, approved_only=approved_only) for path in cases]
+    if fmt == "json":
+        documents = [e.result for e in evaluations]
+        click.echo(render.to_json(documents[0] if len(documents) == 1 else documents), nl=False)
+        return
+    renderer = render.markdown if fmt == "markdown" else render.text
+    pieces = []
+    for e in evaluations:
+        why = None
+        if with_why:
+            from bmdkb.engine.explain import short_why
+            why = lambda c, e=e: short_why(kb, e, c["code"])  # noqa: E731
+        pieces.append(renderer(e.result, kb, explain=why))
+    click.echo("\n".join(pieces), nl=False)
+
+
+@cli.command()
+@click.argument("cases", nargs=-1, type=click.Path(dir_okay=False))
+@kb_option
+def validate(cases, kb_root):
+    """Check the knowledge base and, if given, patient CASES; list every problem with file and field."""
+    from bmdkb.engine.case_adapter import read_case, validate_case
+    import datetime as dt
+
+    problems = []
+    try:
+        kb = load_kb(kb_root)
+        click.echo(f"knowledge base {kb.meta['name']} {kb.release}: {len(kb.rules)} rules, "
+                   f"{sum(len(r.citations) for r in kb.rules.values())} citations verified")
+    except BmdkbError as exc:
+        problems.extend(exc.problems)
+    for path in cases:
+        try:
+            validate_case(read_case(path, path), path, dt.date.today())
+            click.echo(f"{path}: valid")
+        except BmdkbError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        for problem in problems:
+            click.echo(f"Error: {problem}", err=True)
+        sys.exit(2)
+
+
+def main():
+    cli(prog_name="bmdkb")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""bmdkb engine: load a clinical knowledge base, evaluate DXA cases, explain results."""

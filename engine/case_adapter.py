@@ -1,0 +1,214 @@
+"""The one piece of domain code: a DXA case becomes validated input facts and
+derived facts (intervals, exact per-site changes, comparability, weight change,
+treatment class and duration). Significance is left to the rules."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+from . import schemas
+from .errors import CaseError, Problem
+from .facts import Fact
+from .yamlio import load_file, parse_text
+
+SITES = ("lumbar_spine", "total_hip", "femoral_neck")
+REGION = {"lumbar_spine": "spine", "total_hip": "hip", "femoral_neck": "hip"}
+DAYS_PER_MONTH = Decimal("30.4375")
+
+
+def read_case(path: str | Path, display: str | None = None) -> dict:
+    """Load a case file (YAML or JSON) as plain data; bad files raise CaseError."""
+    return load_file(Path(path), CaseError, display)
+
+
+def parse_case(text: str, name: str, as_json: bool = False) -> dict:
+    return parse_text(text, name, CaseError, as_json)
+
+
+def _exact(number) -> Decimal:
+    # repr() gives the shortest text that round-trips, i.e. what the file said.
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
+def _as_number(value: Decimal | Fraction):
+    """Exact values leave the adapter as the nearest float (what JSON can carry)."""
+    return float(value)
+
+
+def validate_case(case, file: str, today: dt.date) -> None:
+    """Schema plus the rules a schema cannot say. Raises CaseError listing every problem."""
+    found = schemas.problems("case", case, file)
+    if not found:
+        found = _semantic_problems(case, file, today)
+    if found:
+        raise CaseError(found)
+
+
+def _semantic_problems(case: dict, file: str, today: dt.date) -> list[Problem]:
+    found = []
+    first_index_of = {}
+    for i, scan in enumerate(case["scans"]):
+        date = dt.date.fromisoformat(scan["date"])
+        if date > today:
+            found.append(Problem(file, f"scans[{i}].date", f"{scan['date']} is in the future (today is {today.isoformat()})"))
+        if date in first_index_of:
+            j = first_index_of[date]
+            found.append(Problem(file, f"scans[{i}].date",
+                                 f"{scan['date']} is also the date of scans[{j}]; two scans cannot share a date"))
+        else:
+            first_index_of[date] = i
+    started = case.get("treatment", {}).get("started")
+    if started and dt.date.fromisoformat(started) > today:
+        found.append(Problem(file, "treatment.started", f"{started} is in the future (today is {today.isoformat()})"))
+    return found
+
+
+class _Ids:
+    def __init__(self):
+        self.n = 0
+
+    def next(self) -> str:
+        self.n += 1
+        return f"f{self.n}"
+
+
+def case_to_facts(case: dict, treatment_classes: dict[str, str]) -> list[Fact]:
+    """Input facts first (each with its input field paths), then derived facts."""
+    ids = _Ids()
+    facts: list[Fact] = []
+
+    def add(type_, fields, paths=None, derived_from=None) -> Fact:
+        fact = Fact(ids.next(), type_, {k: v for k, v in fields.items() if v is not None},
+                    paths or {}, derived_from or [])
+        fact.paths = {k: p for k, p in fact.paths.items() if k in fact.fields}
+        facts.append(fact)
+        return fact
+
+    patient = case.get("patient", {})
+    add("patient", dict(patient), {k: f"patient.{k}" for k in patient})
+    risk = case.get("risk", {})
+    add("risk", dict(risk), {k: f"risk.{k}" for k in risk})
+
+    order = sorted(range(len(case["scans"])), key=lambda i: case["scans"][i]["date"])
+    latest_date = case["scans"][order[-1]]["date"]
+    treatment = dict(case.get("treatment", {}))
+    paths = {k: f"treatment.{k}" for k in treatment}
+    if "agent" in treatment:
+        treatment["agent_class"] = treatment_classes.get(treatment["agent"])
+        paths["agent_class"] = "treatment.agent"
+    if "started" in treatment:
+        days = (dt.date.fromisoformat(latest_date) - dt.date.fromisoformat(treatment["started"])).days
+        treatment["months_on_treatment"] = float(round(Decimal(days) / DAYS_PER_MONTH, 1))
+        paths["months_on_treatment"] = "treatment.started"
+    add("treatment", treatment, paths)
+
+    for name, value in sorted(case.get("findings", {}).items()):
+        add("finding", {"name": name, "value": value}, {"value": f"findings.{name}"})
+    for name, value in sorted(case.get("labs", {}).items()):
+        add("lab", {"name": name, "value": value}, {"value": f"labs.{name}"})
+    lsc_facts = {}
+    for site, value in case.get("facility", {}).get("lsc_g_cm2", {}).items():
+        lsc_facts[site] = add("lsc", {"site": site, "lsc_g_cm2": value}, {"lsc_g_cm2": f"facility.lsc_g_cm2.{site}"})
+
+    scan_facts, measurements = [], []
+    for position, i in enumerate(order):
+        raw = case["scans"][i]
+        scanner = raw.get("scanner", {})
+        fields = {"scan": position, "date": raw["date"], "manufacturer": scanner.get("manufacturer"),
+                  "model": scanner.get("model"), "scanner_id": scanner.get("id"), "weight_kg": raw.get("weight_kg")}
+        paths = {"scan": f"scans[{i}]", "date": f"scans[{i}].date", "manufacturer": f"scans[{i}].scanner.manufacturer",
+                 "model": f"scans[{i}].scanner.model", "scanner_id": f"scans[{i}].scanner.id",
+                 "weight_kg": f"scans[{i}].weight_kg"}
+        scan_facts.append(add("scan", fields, paths))
+        per_site = {}
+        for site in SITES:
+            if site in raw.get("sites", {}):
+                values = raw["sites"][site]
+                per_site[site] = add("measurement", {"scan": position, "site": site, **values},
+                                     {k: f"scans[{i}].sites.{site}.{k}" for k in values})
+        measurements.append(per_site)
+
+    last = len(order) - 1
+    for k in range(last):
+        before, after = scan_facts[k], scan_facts[k + 1]
+        compared = [s for s in SITES if s in measurements[k] and s in measurements[k + 1]]
+        interval = _interval_fields(before, after, measurements[k], measurements[k + 1], compared)
+        interval.update({"interval": k, "recency": last - 1 - k})
+        add("interval", interval, derived_from=[before.id, after.id])
+        for site in compared:
+            m0, m1 = measurements[k][site], measurements[k + 1][site]
+            fields = _site_change(site, m0.fields, m1.fields, lsc_facts.get(site), before.fields, after.fields)
+            fields.update({"interval": k, "recency": last - 1 - k})
+            sources = [m0.id, m1.id, before.id, after.id] + ([lsc_facts[site].id] if site in lsc_facts else [])
+            add("site_change", fields, derived_from=sources)
+    return facts
+
+
+def _same(a: dict, b: dict, key: str):
+    if key in a and key in b:
+        return a[key] == b[key]
+    return None
+
+
+def _interval_fields(s0: Fact, s1: Fact, m0: dict, m1: dict, compared: list[str]) -> dict:
+    a, b = s0.fields, s1.fields
+    days = (dt.date.fromisoformat(b["date"]) - dt.date.fromisoformat(a["date"])).days
+    checks = {"same_manufacturer": _same(a, b, "manufacturer"), "same_scanner_id": _same(a, b, "scanner_id")}
+    if "lumbar_spine" in compared:
+        checks["same_spine_region"] = _same(m0["lumbar_spine"].fields, m1["lumbar_spine"].fields, "region")
+    hips = [s for s in ("total_hip", "femoral_neck") if s in compared]
+    if hips:
+        sides = [_same(m0[s].fields, m1[s].fields, "side") for s in hips]
+        checks["same_hip_side"] = False if False in sides else (None if None in sides else True)
+    differences = []
+    if checks["same_manufacturer"] is False:
+        differences.append(f"scanner manufacturer {a['manufacturer']} then {b['manufacturer']}")
+    elif checks["same_scanner_id"] is False:
+        differences.append(f"scanner {a['scanner_id']} then {b['scanner_id']}")
+    if checks.get("same_spine_region") is False:
+        differences.append(f"spine region {m0['lumbar_spine'].fields['region']} then {m1['lumbar_spine'].fields['region']}")
+    if checks.get("same_hip_side") is False:
+        differences.append("hip side differs")
+    fields = {"from_date": a["date"], "to_date": b["date"],
+              "months": float(round(Decimal(days) / DAYS_PER_MONTH, 1)), **checks}
+    values = list(checks.values())
+    fields["technique_consistent"] = False if False in values else (None if None in values else True)
+    fields["technique_verified"] = None not in values
+    if differences:
+        fields["technique_differences"] = differences
+    if "weight_kg" in a and "weight_kg" in b:
+        w0, w1 = _exact(a["weight_kg"]), _exact(b["weight_kg"])
+        change = Fraction(w1 - w0) / Fraction(w0) * 100
+        fields["weight_change_pct"] = _as_number(change)
+        fields["weight_change_abs_pct"] = _as_number(abs(change))
+    return fields
+
+
+def _site_change(site: str, m0: dict, m1: dict, lsc: Fact | None, scan0: dict, scan1: dict) -> dict:
+    fields = {"site": site, "region": REGION[site],
+              "bmd_available": "bmd_g_cm2" in m0 and "bmd_g_cm2" in m1,
+              "t_scores_available": "t_score" in m0 and "t_score" in m1,
+              "lsc_available": lsc is not None}
+    reason = None
+    if _same(scan0, scan1, "manufacturer") is False:
+        reason = "different scanner manufacturers: no cross-calibration, g/cm2 values cannot be compared"
+    elif site == "lumbar_spine" and _same(m0, m1, "region") is False:
+        reason = f"different spine regions ({m0['region']} then {m1['region']})"
+    elif site != "lumbar_spine" and _same(m0, m1, "side") is False:
+        reason = f"different hip sides ({m0['side']} then {m1['side']})"
+    fields["comparable"] = reason is None
+    if reason:
+        fields["not_comparable_because"] = reason
+    if fields["bmd_available"]:
+        b0, b1 = _exact(m0["bmd_g_cm2"]), _exact(m1["bmd_g_cm2"])
+        delta = b1 - b0
+        fields.update({"bmd_before_g_cm2": float(b0), "bmd_after_g_cm2": float(b1),
+                       "delta_g_cm2": _as_number(delta),
+                       "percent_change": _as_number(Fraction(delta) / Fraction(b0) * 100)})
+        if lsc is not None:
+            value = _exact(lsc.fields["lsc_g_cm2"])
+            fields["lsc_g_cm2"] = float(value)
+            fields["change_in_lsc"] = _as_number(Fraction(delta) / Fraction(value))
+    return fields

@@ -109,6 +109,13 @@ def validate(cases, kb_root):
         sys.exit(2)
 
 
+# Command groups kept in their own modules (one job each).
+# explain: cli/explain.py
+# review: cli/review.py
+# lint, test, release, diff: cli/authoring.py
+# batch: cli/batch.py
+
+
 def main():
     cli(prog_name="bmdkb")
 

@@ -1,0 +1,48 @@
+"""Shared fixtures: the shipped knowledge base, a small one to break on purpose, a CLI runner."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bmdkb.engine import knowledge_base
+from bmdkb.engine.evaluate import Evaluator
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CASES = REPO / "knowledge" / "cases"
+DEMO_CASE = FIXTURES / "demo-case.yaml"
+
+
+@pytest.fixture(scope="session")
+def kb():
+    return knowledge_base.load(REPO)
+
+
+@pytest.fixture(scope="session")
+def evaluator(kb):
+    return Evaluator(kb)
+
+
+@pytest.fixture
+def mini_kb_root(tmp_path) -> Path:
+    """A writable copy of the small fixture knowledge base (4 rules)."""
+    root = tmp_path / "mini-kb"
+    shutil.copytree(FIXTURES / "mini-kb", root)
+    return root
+
+
+@pytest.fixture
+def shipped_kb_copy(tmp_path) -> Path:
+    """A writable copy of the shipped knowledge base root."""
+    root = tmp_path / "kb"
+    shutil.copytree(REPO / "knowledge", root / "knowledge")
+    shutil.copytree(REPO / "provenance", root / "provenance")
+    return root
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()

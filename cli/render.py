@@ -5,26 +5,19 @@ from __future__ import annotations
 import json
 import textwrap
 
+from bmdkb.engine.case_adapter import summary_lines
+
 WIDTH = 100
-SITE_NAMES = {"lumbar_spine": "Lumbar spine", "total_hip": "Total hip", "femoral_neck": "Femoral neck"}
+INDENT = "      "
 
 
 def to_json(document) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def _wrap(text: str, indent: str, width: int = WIDTH) -> list[str]:
+def wrap(text: str, indent: str, width: int = WIDTH) -> list[str]:
     return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent,
                          break_long_words=False, break_on_hyphens=False) or [indent]
-
-
-def citation_line(citation: dict, kb) -> str:
-    source = kb.sources.get(citation["source"])
-    title = source.meta["title"] if source else citation["source"]
-    refs = ""
-    if citation.get("references"):
-        refs = " [" + ", ".join(reference_label(kb, n) for n in citation["references"]) + "]"
-    return f"“{citation['quote']}” ({title}, {citation['section']}){refs}"
 
 
 def reference_label(kb, number: int) -> str:
@@ -32,106 +25,108 @@ def reference_label(kb, number: int) -> str:
     return f"ref {number}" + ("" if ref.get("status") == "resolved" else ": unresolved")
 
 
-def _change_lines(result: dict) -> list[str]:
-    """The most recent interval's per-site changes, in the case's own units."""
+def citation_line(citation: dict, kb) -> str:
+    refs = ""
+    if citation.get("references"):
+        refs = " [" + ", ".join(reference_label(kb, n) for n in citation["references"]) + "]"
+    return f"{citation['section']}: “{citation['quote']}”{refs}"
+
+
+def source_lines(result: dict, kb) -> list[str]:
+    """Each cited source once, so the citations below name only section and quote."""
+    cited = []
+    for c in result["conclusions"]:
+        for citation in c["citations"]:
+            if citation["source"] not in cited:
+                cited.append(citation["source"])
     lines = []
-    for fact in result["facts"]:
-        if fact["type"] != "site_change" or fact.get("recency") != 0:
-            continue
-        name = SITE_NAMES.get(fact["site"], fact["site"])
-        if "delta_g_cm2" not in fact:
-            lines.append(f"{name}: no BMD in g/cm2 on both scans")
-            continue
-        text = f"{name}: {fact['delta_g_cm2']:+.3f} g/cm2 ({fact['percent_change']:+.1f}%)"
-        if "lsc_g_cm2" in fact:
-            text += f", {fact['change_in_lsc']:+.2f} x LSC {fact['lsc_g_cm2']:.3f}"
-        else:
-            text += ", no facility LSC"
-        if not fact.get("comparable", True):
-            text += f"; not comparable: {fact.get('not_comparable_because', '')}"
-        lines.append(text)
+    for source_id in cited:
+        meta = kb.sources[source_id].meta
+        lines.append(f"Source: “{meta['title']}”, {meta['publisher']}, last updated {meta['last_updated']} "
+                     f"(sha256 {meta['sha256'][:12]}…)")
     return lines
 
 
-def _conclusion_head(c: dict) -> str:
-    head = c["code"]
-    if c["kind"] in ("hypothesis",) or c["support"] == "supported":
-        head += f" ({c['support']})"
-    if "caution" in c:
-        head += f"  [{c['caution']}]"
-    return head
-
-
-def _statement(c: dict, audience: str) -> str:
-    return c.get("patient_statement") if audience == "patient" and c.get("patient_statement") else c["statement"]
-
-
-def _banner(result: dict) -> list[str]:
+def banner(result: dict) -> list[str]:
     lines = []
     cautioned = sum(1 for c in result["conclusions"] if "caution" in c)
     if cautioned:
-        lines.append(f"Caution: {cautioned} of {len(result['conclusions'])} conclusions come from content not yet "
+        lines.append(f"Caution: {cautioned} of {len(result['conclusions'])} conclusions rest on content not yet "
                      "approved by the editorial board. Use them with care.")
     if result["summary"]["withheld"]:
-        lines.append(f"Approved-only mode: {result['summary']['withheld']} conclusions from unapproved content "
-                     "were withheld.")
+        lines.append(f"Approved-only mode: {result['summary']['withheld']} conclusions resting on unapproved "
+                     "content were withheld.")
     return lines
+
+
+def _qualifier(c: dict) -> str:
+    return f" ({c['support']})" if c["kind"] == "hypothesis" or c["support"] == "supported" else ""
+
+
+def statement(c: dict, audience: str) -> str:
+    if audience == "patient" and c.get("patient_statement"):
+        return c["patient_statement"]
+    return c["statement"]
+
+
+def sections(result: dict, kb):
+    """(stage, conclusions) in stage order; the pattern stage always comes first."""
+    for stage in kb.stages:
+        if not stage["shown"]:
+            continue
+        items = [c for c in result["conclusions"] if c["kind"] == stage["kind"]]
+        if items or stage["kind"] == "pattern":
+            yield stage, items
 
 
 def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
     kbinfo = result["knowledge_base"]
     out = [f"Case {result['case_id']}  ·  knowledge base {kbinfo['name']} {kbinfo['version']}  ·  mode {result['mode']}"]
-    for line in _banner(result):
-        out += _wrap(line, "")
-    changes = _change_lines(result)
-    if changes:
-        out += ["", "Most recent interval"] + [f"  {line}" for line in changes]
-    if not result["conclusions"]:
-        out += ["", "No conclusions: none of the rules applies to this case."]
-    for stage in kb.stages:
-        items = [c for c in result["conclusions"] if c["kind"] == stage["kind"]]
-        if not items:
-            continue
+    for line in source_lines(result, kb) + banner(result):
+        out += wrap(line, "")
+    for stage, items in sections(result, kb):
         out += ["", stage["title"].upper()]
+        if stage["kind"] == "pattern":
+            out += [f"  {line}" for line in summary_lines(result["facts"])]
+            if not items:
+                out.append("  No pattern concluded for this case.")
         for c in items:
-            out.append(f"  * {_conclusion_head(c)}")
-            out += _wrap(_statement(c, audience), "      ")
+            caution = f"  [{c['caution']}]" if "caution" in c else ""
+            out.append(f"  * {c['code']}{_qualifier(c)}{caution}")
+            out += wrap(statement(c, audience), INDENT)
             for detail in c.get("details", []):
-                out += _wrap(f"Recorded: {detail}", "      ")
+                out += wrap(f"Recorded: {detail}", INDENT)
             for fig in c.get("reference_figures", []):
-                values = ", ".join(f"{k.replace('_pct', '').replace('_', ' ')} {v}%" for k, v in fig["values"].items())
-                out += _wrap(f"Reference figures: {values}", "      ")
+                values = ", ".join(f"{k.removesuffix('_pct').replace('_', ' ')} {v}%" for k, v in fig["values"].items())
+                out += wrap(f"Reference figures: {values}", INDENT)
             if explain is not None:
-                out += _wrap(f"Why: {explain(c)}", "      ")
+                out += wrap(f"Why: {explain(c)}", INDENT)
             for citation in c["citations"]:
-                out += _wrap(f"Source: {citation_line(citation, kb)}", "      ")
+                out += wrap(f"Cited: {citation_line(citation, kb)}", INDENT)
     return "\n".join(out) + "\n"
 
 
 def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str:
     kbinfo = result["knowledge_base"]
     out = [f"## DXA interpretation: case {result['case_id']}", "",
-           f"Knowledge base **{kbinfo['name']} {kbinfo['version']}** (`{kbinfo['digest'][:19]}…`), mode *{result['mode']}*."]
-    for line in _banner(result):
+           f"Knowledge base **{kbinfo['name']} {kbinfo['version']}** (`{kbinfo['digest'][:19]}…`), "
+           f"mode *{result['mode']}*."]
+    out += [""] + [f"{line}  " for line in source_lines(result, kb)]
+    for line in banner(result):
         out += ["", f"> **{line}**"]
-    changes = _change_lines(result)
-    if changes:
-        out += ["", "**Most recent interval**", ""] + [f"- {line}" for line in changes]
-    if not result["conclusions"]:
-        out += ["", "No conclusions: none of the rules applies to this case."]
-    for stage in kb.stages:
-        items = [c for c in result["conclusions"] if c["kind"] == stage["kind"]]
-        if not items:
-            continue
+    for stage, items in sections(result, kb):
         out += ["", f"### {stage['title']}", ""]
+        if stage["kind"] == "pattern":
+            out += ["```"] + summary_lines(result["facts"]) + ["```", ""]
+            if not items:
+                out.append("No pattern concluded for this case.")
         for c in items:
             caution = f" — *{c['caution']}*" if "caution" in c else ""
-            support = f" ({c['support']})" if c["kind"] == "hypothesis" or c["support"] == "supported" else ""
-            out.append(f"- **{c['code']}**{support}{caution}: {_statement(c, audience)}")
+            out.append(f"- **{c['code']}**{_qualifier(c)}{caution}: {statement(c, audience)}")
             for detail in c.get("details", []):
                 out.append(f"  - Recorded: {detail}")
             if explain is not None:
                 out.append(f"  - Why: {explain(c)}")
             for citation in c["citations"]:
-                out.append(f"  - Source: {citation_line(citation, kb)}")
+                out.append(f"  - Cited: {citation_line(citation, kb)}")
     return "\n".join(out) + "\n"

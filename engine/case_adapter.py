@@ -212,3 +212,30 @@ def _site_change(site: str, m0: dict, m1: dict, lsc: Fact | None, scan0: dict, s
             fields["lsc_g_cm2"] = float(value)
             fields["change_in_lsc"] = _as_number(Fraction(delta) / Fraction(value))
     return fields
+
+
+SITE_NAMES = {"lumbar_spine": "Lumbar spine", "total_hip": "Total hip", "femoral_neck": "Femoral neck"}
+
+
+def summary_lines(result_facts: list[dict]) -> list[str]:
+    """The most recent interval's per-site changes in the case's own units, for renderers."""
+    lines = []
+    for fact in result_facts:
+        if fact["type"] == "interval" and fact.get("recency") == 0:
+            lines.append(f"Most recent interval: {fact['from_date']} to {fact['to_date']} ({fact['months']} months)")
+    for fact in result_facts:
+        if fact["type"] != "site_change" or fact.get("recency") != 0:
+            continue
+        name = f"{SITE_NAMES.get(fact['site'], fact['site'])}:".ljust(14)
+        if "delta_g_cm2" not in fact:
+            lines.append(f"  {name}no BMD in g/cm2 on both scans")
+            continue
+        text = f"  {name}{fact['delta_g_cm2']:+.3f} g/cm2 ({fact['percent_change']:+.1f}%)"
+        if "lsc_g_cm2" in fact:
+            text += f" = {fact['change_in_lsc']:+.2f} LSC (LSC {fact['lsc_g_cm2']:.3f} g/cm2)"
+        else:
+            text += ", no facility LSC"
+        if not fact.get("comparable", True):
+            text += f"; not comparable: {fact.get('not_comparable_because', '')}"
+        lines.append(text)
+    return lines

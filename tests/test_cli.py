@@ -52,7 +52,7 @@ def test_markdown_output(runner):
     output = runner.invoke(cli, ["evaluate", DEMO, "--format", "markdown"]).output
     assert output.startswith("## DXA interpretation: case demo-001\n")
     assert "### Possible explanations" in output
-    assert "- **pattern.spine_up_hip_down** — *pending editorial review*: " in output
+    assert "- **pattern.spine_up_hip_down** (supported) — *pending editorial review*: " in output
 
 
 def test_bad_input_exits_2_naming_the_field_and_prints_nothing(runner, tmp_path):

@@ -1,14 +1,15 @@
 """The `bmdkb` command."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-from bmdkb.engine import knowledge_base
 from bmdkb.engine.errors import BmdkbError
 
 from . import render
+from .options import kb_option, load_kb
 
 
 class _Group(click.Group):
@@ -24,20 +25,13 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, nothing is wrong
+            sys.stderr = sys.stdout = open(os.devnull, "w")
+            ctx.exit(0)
         except Exception as exc:  # a defect: short message, no traceback dump
             click.echo(f"bmdkb: internal error: {type(exc).__name__}: {exc}", err=True)
             click.echo("This is a defect of bmdkb; please report it with the command you ran.", err=True)
             ctx.exit(1)
-
-
-kb_option = click.option(
-    "--kb", "kb_root", envvar=knowledge_base.ENV_VAR, type=click.Path(file_okay=False), default=None,
-    help="Knowledge-base root (a folder holding knowledge/ and provenance/). Default: the shipped one, "
-         f"or ${knowledge_base.ENV_VAR}.")
-
-
-def load_kb(kb_root):
-    return knowledge_base.load(kb_root)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -55,16 +49,20 @@ def cli():
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
 @click.option("--explain", "with_why", is_flag=True, help="Add each conclusion's short why.")
+@click.option("--release", "release_version", metavar="VERSION", default=None,
+              help="Pin to this release: refuse unless every content file matches its release manifest.")
 @kb_option
-def evaluate(cases, fmt, approved_only, with_why, kb_root):
+def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
     """Evaluate one or more patient CASES (YAML or JSON files).
 
     Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
     """
     from bmdkb.engine.case_adapter import read_case
     from bmdkb.engine.evaluate import Evaluator
+    from bmdkb.engine.release import verify_release
 
     kb = load_kb(kb_root)
+    verify_release(kb, release_version)
     evaluator = Evaluator(kb)
     evaluations = [evaluator.evaluate(read_case(path, path), path, approved_only=approved_only) for path in cases]
     if fmt == "json":
@@ -114,6 +112,13 @@ def validate(cases, kb_root):
 # review: cli/review.py
 # lint, test, release, diff: cli/authoring.py
 # batch: cli/batch.py
+from .review import review  # noqa: E402
+cli.add_command(review)
+from .explain import explain  # noqa: E402
+cli.add_command(explain)
+from .authoring import diff, lint, release, test_command  # noqa: E402
+for _command in (lint, test_command, release, diff):
+    cli.add_command(_command)
 
 
 def main():

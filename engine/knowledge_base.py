@@ -140,6 +140,9 @@ class _Collector:
         try:
             self.files[rel] = sha256_bytes(path.read_bytes())
             data = load_file(path, KnowledgeBaseError, rel)
+        except OSError:
+            self.add(rel, "", "required file is missing or unreadable")
+            return None
         except KnowledgeBaseError as exc:
             self.problems.extend(exc.problems)
             return None

@@ -143,3 +143,8 @@ def test_every_contract_code_is_concluded_by_some_rule(kb):
     codes = {entry["code"] for entry in contract["codes"]}
     assert len(codes) == 25
     assert codes - set(kb.codes()) == set()
+
+
+def test_a_missing_required_file_is_named(mini_kb_root):
+    (mini_kb_root / "knowledge/coverage.yaml").unlink()
+    assert load_problems(mini_kb_root) == ["knowledge/coverage.yaml: required file is missing or unreadable"]

@@ -1,0 +1,44 @@
+"""`bmdkb explain`: why a conclusion was drawn for a case, or why it was not."""
+from __future__ import annotations
+
+import click
+
+from bmdkb.engine import knowledge_base
+
+from . import explain_render, render
+
+
+@click.command()
+@click.argument("case", type=click.Path(dir_okay=False))
+@click.argument("code")
+@click.option("--why-not", "why_not", is_flag=True,
+              help="Explain why CODE was not concluded: every rule that could have concluded it and "
+                   "each condition, satisfied, not satisfied or unknown (data missing).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--audience", type=click.Choice(["clinician", "patient"]), default="clinician", show_default=True,
+              help="Whose wording the conclusions are given in.")
+@click.option("--kb", "kb_root", envvar=knowledge_base.ENV_VAR, type=click.Path(file_okay=False), default=None,
+              help="Knowledge-base root (a folder holding knowledge/ and provenance/). Default: the shipped one, "
+                   f"or ${knowledge_base.ENV_VAR}.")
+def explain(case, code, why_not, fmt, audience, kb_root):
+    """Explain conclusion CODE for the patient CASE (a YAML or JSON file).
+
+    Why: the rule that drew it, each condition it matched with the actual values against the
+    thresholds, the earlier conclusions and derived facts it rested on, the input fields they came
+    from, and the cited source passages. A CODE that was not concluded gets its why-not.
+    """
+    from bmdkb.engine import explain as engine_explain
+    from bmdkb.engine.case_adapter import read_case
+    from bmdkb.engine.evaluate import Evaluator
+
+    kb = knowledge_base.load(kb_root)
+    engine_explain.check_code(kb, code)
+    evaluator = Evaluator(kb)
+    evaluation = evaluator.evaluate(read_case(case, case), case)
+    doc = engine_explain.explain(kb, evaluation, code, why_not=why_not, statuses=evaluator.statuses)
+    if fmt == "json":
+        click.echo(render.to_json(doc), nl=False)
+    elif fmt == "markdown":
+        click.echo(explain_render.markdown(doc, audience), nl=False)
+    else:
+        click.echo(explain_render.text(doc, audience), nl=False)

@@ -1,0 +1,19 @@
+"""Checks on files as files: they parse, match their schema, and ids are unique."""
+from __future__ import annotations
+
+from .registry import check, found_while_reading
+
+check("schema", "error", "a file does not parse or does not match its JSON Schema")(
+    found_while_reading("schema"))
+check("duplicate-id", "error", "two rules, parameters, facts or references share an id")(
+    found_while_reading("duplicate-id"))
+check("rule-structure", "error",
+      "a rule refers to something it does not have: a stage, an alias, a parameter, a fact, its file name")(
+    found_while_reading("rule-structure"))
+check("source-text-mismatch", "error", "a registered source's text file is missing or not the registered bytes")(
+    found_while_reading("source-text-mismatch"))
+
+
+@check("load-error", "error", "the knowledge base does not load for a reason no other check reports")
+def _load_error(draft):  # filled in by lint() itself, which runs load()
+    return ()

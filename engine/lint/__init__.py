@@ -7,8 +7,9 @@ API::
     CHECKS                                         check id -> Check(id, severity, summary, run)
     failing(findings, fail_on="error") -> list     the findings at or above ``fail_on``
 
-Works on a knowledge base that does not load: the tolerant reader (draft.py)
-records what it cannot read as findings, and the other checks run on the rest.
+Works on a knowledge base that does not load: the tolerant reader shared with
+``knowledge_base.load`` (engine/kb_reader.py, through draft.py) records what it
+cannot read as findings, and the other checks run on the rest.
 """
 from __future__ import annotations
 
@@ -28,10 +29,7 @@ def lint(root, contract: list[dict] | None = None) -> list[Finding]:
     ``contract`` replaces the contract's code list (schemas/conclusion-codes.json),
     for knowledge bases that promise other codes (tests use small ones)."""
     root = Path(root)
-    if not (root / "knowledge").is_dir():
-        raise KnowledgeBaseError(Problem(str(root), "", "not a knowledge-base root (no knowledge/ folder)"))
-    draft = read(root)
-    draft.contract = contract if contract is not None else contract_checks.contract_codes()
+    draft = read(root, contract if contract is not None else contract_checks.contract_codes())
     findings = []
     for check in CHECKS.values():
         if check.id == "load-error":

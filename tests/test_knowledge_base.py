@@ -148,3 +148,14 @@ def test_every_contract_code_is_concluded_by_some_rule(kb):
 def test_a_missing_required_file_is_named(mini_kb_root):
     (mini_kb_root / "knowledge/coverage.yaml").unlink()
     assert load_problems(mini_kb_root) == ["knowledge/coverage.yaml: required file is missing or unreadable"]
+
+
+def test_every_engine_subpackage_is_installed():
+    """A non-editable install ships only the packages pyproject lists."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    for folder in ("engine", "cli"):
+        for init in (REPO / folder).rglob("__init__.py"):
+            package = "bmdkb." + ".".join(init.parent.relative_to(REPO).parts)
+            assert package in listed, f"{package} is missing from [tool.setuptools] packages"

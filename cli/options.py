@@ -13,4 +13,7 @@ kb_option = click.option(
 
 
 def load_kb(kb_root):
-    return knowledge_base.load(kb_root)
+    """The checked knowledge base; a cold process reuses the previous check when no byte changed."""
+    from bmdkb.engine import kbcache
+
+    return kbcache.load(kb_root)

@@ -4,11 +4,13 @@ treatment class and duration). Significance is left to the rules."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 from decimal import Decimal
-from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
-from . import schemas
+from . import fastcheck
 from .errors import CaseError, Problem
 from .facts import Fact
 from .yamlio import load_file, parse_text
@@ -32,14 +34,46 @@ def _exact(number) -> Decimal:
     return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
 
 
-def _as_number(value: Decimal | Fraction):
+def _as_number(value: Decimal):
     """Exact values leave the adapter as the nearest float (what JSON can carry)."""
     return float(value)
 
 
+def _ratio(numerator: Decimal, denominator: Decimal, scale: int = 1) -> float:
+    """The nearest float to numerator / denominator * scale, computed exactly: Python's
+    integer true division rounds correctly, as float(Fraction(...)) does, only faster."""
+    n1, d1 = numerator.as_integer_ratio()
+    n0, d0 = denominator.as_integer_ratio()
+    return (n1 * d0 * scale) / (d1 * n0)
+
+
+@lru_cache(maxsize=4096)
+def _months(days: int) -> float:
+    return float(round(Decimal(days) / DAYS_PER_MONTH, 1))
+
+
+# The same file schemas.validator("case") validates with; read directly so that a valid
+# case never needs jsonschema imported (a tenth of a second of a cold `evaluate`).
+CASE_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "case.schema.json"
+_certainly_valid = None
+
+
+def _schema_valid(case) -> bool:
+    """The fast check: True only when the full validator would find nothing (engine/fastcheck.py)."""
+    global _certainly_valid
+    if _certainly_valid is None:
+        schema = json.loads(CASE_SCHEMA.read_text(encoding="utf-8"))
+        _certainly_valid = fastcheck.compile_schema(schema) or (lambda case: False)
+    return _certainly_valid(case)
+
+
 def validate_case(case, file: str, today: dt.date) -> None:
     """Schema plus the rules a schema cannot say. Raises CaseError listing every problem."""
-    found = schemas.problems("case", case, file)
+    if _schema_valid(case):
+        found = []
+    else:
+        from . import schemas  # the full validator, only for a case the fast check does not vouch for
+        found = schemas.problems("case", case, file)
     if not found:
         found = _semantic_problems(case, file, today)
     if found:
@@ -65,24 +99,15 @@ def _semantic_problems(case: dict, file: str, today: dt.date) -> list[Problem]:
     return found
 
 
-class _Ids:
-    def __init__(self):
-        self.n = 0
-
-    def next(self) -> str:
-        self.n += 1
-        return f"f{self.n}"
-
-
 def case_to_facts(case: dict, treatment_classes: dict[str, str]) -> list[Fact]:
     """Input facts first (each with its input field paths), then derived facts."""
-    ids = _Ids()
+    numbers = itertools.count(1)
     facts: list[Fact] = []
 
     def add(type_, fields, paths=None, derived_from=None) -> Fact:
-        fact = Fact(ids.next(), type_, {k: v for k, v in fields.items() if v is not None},
-                    paths or {}, derived_from or [])
-        fact.paths = {k: p for k, p in fact.paths.items() if k in fact.fields}
+        kept = {k: v for k, v in fields.items() if v is not None}
+        fact = Fact(f"f{next(numbers)}", type_, kept,
+                    {k: p for k, p in paths.items() if k in kept} if paths else {}, derived_from or [])
         facts.append(fact)
         return fact
 
@@ -100,7 +125,7 @@ def case_to_facts(case: dict, treatment_classes: dict[str, str]) -> list[Fact]:
         paths["agent_class"] = "treatment.agent"
     if "started" in treatment:
         days = (dt.date.fromisoformat(latest_date) - dt.date.fromisoformat(treatment["started"])).days
-        treatment["months_on_treatment"] = float(round(Decimal(days) / DAYS_PER_MONTH, 1))
+        treatment["months_on_treatment"] = _months(days)
         paths["months_on_treatment"] = "treatment.started"
     add("treatment", treatment, paths)
 
@@ -172,7 +197,7 @@ def _interval_fields(s0: Fact, s1: Fact, m0: dict, m1: dict, compared: list[str]
     if checks.get("same_hip_side") is False:
         differences.append("hip side differs")
     fields = {"from_date": a["date"], "to_date": b["date"],
-              "months": float(round(Decimal(days) / DAYS_PER_MONTH, 1)), **checks}
+              "months": _months(days), **checks}
     values = list(checks.values())
     fields["technique_consistent"] = False if False in values else (None if None in values else True)
     fields["technique_verified"] = None not in values
@@ -180,9 +205,9 @@ def _interval_fields(s0: Fact, s1: Fact, m0: dict, m1: dict, compared: list[str]
         fields["technique_differences"] = differences
     if "weight_kg" in a and "weight_kg" in b:
         w0, w1 = _exact(a["weight_kg"]), _exact(b["weight_kg"])
-        change = Fraction(w1 - w0) / Fraction(w0) * 100
-        fields["weight_change_pct"] = _as_number(change)
-        fields["weight_change_abs_pct"] = _as_number(abs(change))
+        change = _ratio(w1 - w0, w0, 100)
+        fields["weight_change_pct"] = change
+        fields["weight_change_abs_pct"] = abs(change)  # rounding to nearest is symmetric: |float(x)| = float(|x|)
     return fields
 
 
@@ -206,11 +231,11 @@ def _site_change(site: str, m0: dict, m1: dict, lsc: Fact | None, scan0: dict, s
         delta = b1 - b0
         fields.update({"bmd_before_g_cm2": float(b0), "bmd_after_g_cm2": float(b1),
                        "delta_g_cm2": _as_number(delta),
-                       "percent_change": _as_number(Fraction(delta) / Fraction(b0) * 100)})
+                       "percent_change": _ratio(delta, b0, 100)})
         if lsc is not None:
             value = _exact(lsc.fields["lsc_g_cm2"])
             fields["lsc_g_cm2"] = float(value)
-            fields["change_in_lsc"] = _as_number(Fraction(delta) / Fraction(value))
+            fields["change_in_lsc"] = _ratio(delta, value)
     return fields
 
 

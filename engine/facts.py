@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+_SCALARS = (str, int, float, bool)
+_EXACT_SCALARS = frozenset(_SCALARS)
+
 
 @dataclass
 class Fact:
@@ -22,7 +25,7 @@ class Fact:
         """The flat record the rule engine matches: scalar fields only."""
         view = {"id": self.id, "type": self.type}
         for key, value in self.fields.items():
-            if isinstance(value, (str, int, float, bool)):
+            if type(value) in _EXACT_SCALARS or isinstance(value, _SCALARS):  # the exact-type test is the fast path
                 view[key] = value
         return view
 

@@ -43,7 +43,17 @@ class _Approval:
         return self.rule(firing.rule) and all(self.fact(m["id"]) for m in firing.matched.values())
 
 
+def _orders(kb) -> tuple[dict, dict]:
+    """(rule id -> position in the knowledge base, kind -> stage position, as kb.stage_index gives it)."""
+    stages: dict = {}
+    for i, stage in enumerate(kb.stages):
+        stages.setdefault(stage["kind"], i)
+    return {rule_id: i for i, rule_id in enumerate(kb.rules)}, stages
+
+
 def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_only: bool) -> dict:
+    rule_order, stage_order = _orders(kb)
+    no_stage = len(kb.stages)
     firings_by_code: dict[str, list] = {}
     for firing in firings:
         code = kb.rules[firing.rule].concludes
@@ -58,8 +68,8 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
             if not code_firings:
                 withheld.append(code)
                 continue
-        conclusions.append(_conclusion(kb, code, code_firings, statuses, approval))
-    conclusions.sort(key=lambda c: (kb.stage_index(c["kind"]), c["code"]))
+        conclusions.append(_conclusion(kb, code, code_firings, statuses, approval, rule_order))
+    conclusions.sort(key=lambda c: (stage_order.get(c["kind"], no_stage), c["code"]))
 
     shown_facts = [f.to_dict() for f in facts]
     for fact in asserted:
@@ -82,9 +92,8 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
     }
 
 
-def _conclusion(kb, code, code_firings, statuses, approval) -> dict:
-    order = list(kb.rules)
-    best = max(code_firings, key=lambda f: (SUPPORT_RANK[kb.rules[f.rule].support], -order.index(f.rule)))
+def _conclusion(kb, code, code_firings, statuses, approval, rule_order) -> dict:
+    best = max(code_firings, key=lambda f: (SUPPORT_RANK[kb.rules[f.rule].support], -rule_order[f.rule]))
     rule = kb.rules[best.rule]
     chosen = [f for f in code_firings if f.rule == rule.id]
     because, details = [], []

@@ -1,6 +1,7 @@
 """Shared fixtures: the shipped knowledge base, a small one to break on purpose, a CLI runner."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,10 @@ from click.testing import CliRunner
 
 from bmdkb.engine import knowledge_base
 from bmdkb.engine.evaluate import Evaluator
+
+# Tests load knowledge bases fresh (several patch the loader); the on-disk cache of
+# checked knowledge bases has its own tests in test_fast_paths.py. Subprocesses inherit this.
+os.environ.setdefault("BMDKB_NO_CACHE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

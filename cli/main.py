@@ -119,6 +119,8 @@ cli.add_command(explain)
 from .authoring import diff, lint, release, test_command  # noqa: E402
 for _command in (lint, test_command, release, diff):
     cli.add_command(_command)
+from .batch import batch  # noqa: E402
+cli.add_command(batch)
 
 
 def main():

@@ -1,0 +1,62 @@
+"""`bmdkb batch`: evaluate a whole registry of cases, streaming, on all cores or on Dask."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .options import kb_option, load_kb
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="JSON Lines file: one result document (or error line) per case, in input order.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: one per core).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run after the last complete line of OUTPUT.")
+@click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
+              help="Run on the Dask cluster whose scheduler is at ADDRESS instead of local processes.")
+@click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
+@kb_option
+def batch(input_path, output, workers, resume, dask_address, approved_only, kb_root):
+    """Evaluate every case in INPUT: a JSON Lines file (one case per line) or a folder of case files.
+
+    OUTPUT gets one line per case, in input order: the result document `evaluate --format json`
+    gives, or an error line {"case_index", "case_id", "source", "error": {"kind", "message",
+    "problems"}} with the message `evaluate` prints. A bad case never stops the batch. Counts by
+    pattern, by conclusion code and of errors go to OUTPUT.summary.json.
+
+    Exit status: 0 every case evaluated; 2 some cases are bad input (see their error lines);
+    1 bmdkb failed on some case (a defect: please report it).
+    """
+    from bmdkb.engine import batch as engine_batch
+
+    kb = load_kb(kb_root)
+    bar = None
+    progress = None
+    if sys.stderr.isatty():
+        total = engine_batch.count_items(input_path)
+        bar = click.progressbar(length=total, label="evaluating", file=sys.stderr, show_pos=True, show_eta=True)
+        bar.__enter__()
+        progress = bar.update
+    try:
+        summary = engine_batch.run(kb, input_path, output, workers=workers, resume=resume,
+                                   approved_only=approved_only, dask_address=dask_address, progress=progress)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
+                   err=True)
+        sys.exit(130)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"{summary['cases']} cases: {summary['results']} evaluated, {summary['errors']} errors "
+               f"-> {output} (summary: {engine_batch.summary_path(output)})", err=True)
+    for error in summary["first_errors"]:
+        click.echo(f"Error: case {error['case_index']}: {error['message']}", err=True)
+    if summary["errors"] > len(summary["first_errors"]):
+        click.echo(f"... and {summary['errors'] - len(summary['first_errors'])} more errors in {output}", err=True)
+    if summary["defects"]:
+        sys.exit(1)
+    if summary["input_errors"]:
+        sys.exit(2)

@@ -1,0 +1,397 @@
+"""Batch evaluation of a whole registry: a stream of cases in, one output line per case out.
+
+Input is JSON Lines (one case per line; blank lines are skipped and not counted)
+or a folder of case files (``*.yaml``, ``*.yml``, ``*.json``, in name order).
+Output is JSON Lines in input order: the case's result document (exactly what
+``bmdkb evaluate --format json`` prints, on one line), or for a case that cannot
+be evaluated an error line::
+
+    {"case_index": 7, "case_id": "...", "source": "cases.jsonl:line 8",
+     "error": {"kind": "input", "message": "...as evaluate prints it...", "problems": [...]}}
+
+Nothing is dropped: cases = results + errors, and the summary says so.
+
+Cases are evaluated by worker processes (durable_rules holds the GIL, so threads
+would not help), each with its own evaluator built after it starts; at most a
+few chunks are in flight at once, so memory does not grow with the input. Lines
+are written in input order as chunks complete, so an interrupted run leaves a
+prefix of the full output (plus at most one torn line), which ``resume`` trims
+and continues. The same chunks can run on a Dask cluster instead of local
+processes.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import gc
+import json
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import governance
+from .case_adapter import parse_case, read_case
+from .errors import BmdkbError, CaseError, Problem
+
+CASE_SUFFIXES = (".yaml", ".yml", ".json")
+CHUNK = 64              # cases per task: large enough to amortise the hand-off, small enough to keep order cheap
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+FIRST_ERRORS_KEPT = 20
+
+
+class BatchError(BmdkbError):
+    """A batch that cannot run or resume (bad input path, output that does not match): exit 2."""
+
+
+class WorkerDied(BmdkbError):
+    """A worker process crashed: a defect (exit 1). The output keeps every line before the crash."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Item:
+    """One case of the input: its position, the name used in messages, and its raw bytes."""
+    index: int
+    source: str
+    data: bytes | None    # the line's bytes; None: read the file ``source`` in the worker
+    as_json: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to evaluate exactly as the parent would."""
+    now: dt.datetime      # governance clock: rule statuses
+    today: dt.date        # for "date in the future" checks, as `evaluate` uses it
+    approved_only: bool = False
+
+
+# ---------------------------------------------------------------- input
+
+def read_items(path: str | Path, display: str | None = None, skip: int = 0):
+    """The input's cases in order, streamed; the first ``skip`` are passed over unread."""
+    path = Path(path)
+    name = display or str(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in CASE_SUFFIXES)
+        for index, file in enumerate(files):
+            if index >= skip:
+                yield Item(index, str(file), None, file.suffix.lower() == ".json")
+        return
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise BatchError(Problem(name, "", "no such file or folder")) from None
+    except OSError as exc:
+        raise BatchError(Problem(name, "", f"cannot be read: {exc.strerror or exc}")) from None
+    with handle:
+        index = 0
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            if index >= skip:
+                yield Item(index, f"{name}:line {number}", line, True)
+            index += 1
+
+
+def _parse(item: Item):
+    """The item's case as plain data, with the messages `evaluate` gives for the same bytes."""
+    if item.data is None:
+        return read_case(item.source, item.source)
+    try:
+        text = item.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaseError(Problem(item.source, "", f"cannot be read: {exc}")) from None
+    return parse_case(text, item.source, as_json=item.as_json)
+
+
+def count_items(path: str | Path) -> int:
+    """How many cases the input holds (for the progress bar): one quick pass, nothing parsed."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in CASE_SUFFIXES)
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+# ---------------------------------------------------------------- evaluation (runs in workers)
+
+_local = threading.local()   # one evaluator per worker thread (Dask may run several threads per process)
+
+
+def _evaluator(kb, settings: Settings):
+    key = (kb.digest, settings.now)
+    cached = getattr(_local, "evaluator", None)
+    if cached is None or cached[0] != key:
+        from .evaluate import Evaluator
+        cached = (key, Evaluator(kb, now=settings.now))
+        _local.evaluator = cached
+    return cached[1]
+
+
+def evaluate_item(evaluator, item: Item, settings: Settings) -> tuple[str, tuple]:
+    """One case -> (output line without newline, what the summary counts)."""
+    case_id = None
+    try:
+        case = _parse(item)
+        if isinstance(case, dict) and isinstance(case.get("case_id"), str):
+            case_id = case["case_id"]
+        result = evaluator.evaluate(case, item.source, approved_only=settings.approved_only,
+                                    today=settings.today).result
+    except BmdkbError as exc:
+        return _error_line(item, case_id, "input" if exc.exit_code == 2 else "defect", str(exc), exc.problems)
+    except Exception as exc:  # a defect of bmdkb on this case: reported on its line, the batch goes on
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return _error_line(item, case_id, "defect", message, [Problem(item.source, "", message)])
+    return _dumps(result), ("ok", tuple(result["summary"]["patterns"]), tuple(c["code"] for c in result["conclusions"]))
+
+
+def _error_line(item: Item, case_id, kind: str, message: str, problems) -> tuple[str, tuple]:
+    doc = {"case_index": item.index}
+    if case_id is not None:
+        doc["case_id"] = case_id
+    doc["source"] = item.source
+    doc["error"] = {"kind": kind, "message": message,
+                    "problems": [{"file": p.file, "field": p.field, "message": p.message} for p in problems]}
+    return _dumps(doc), ("error", kind, item.index, message.split("\n", 1)[0])
+
+
+def evaluate_chunk(kb, settings: Settings, items: list) -> list:
+    evaluator = _evaluator(kb, settings)
+    return [evaluate_item(evaluator, item, settings) for item in items]
+
+
+_worker_state: tuple | None = None
+
+
+def _init_worker(kb, settings: Settings):
+    global _worker_state
+    _worker_state = (kb, settings)
+    _evaluator(kb, settings)
+    gc.freeze()  # the knowledge base and compiled rules live as long as the worker: keep them out of GC scans
+
+
+def _run_chunk(items: list) -> list:
+    kb, settings = _worker_state
+    return evaluate_chunk(kb, settings, items)
+
+
+# ---------------------------------------------------------------- summary
+
+@dataclass
+class Summary:
+    cases: int = 0
+    results: int = 0
+    errors: int = 0
+    input_errors: int = 0
+    defects: int = 0
+    patterns: collections.Counter = field(default_factory=collections.Counter)
+    conclusions: collections.Counter = field(default_factory=collections.Counter)
+    first_errors: list = field(default_factory=list)
+
+    def add(self, info: tuple) -> None:
+        self.cases += 1
+        if info[0] == "ok":
+            self.results += 1
+            for code in info[1] or ("(none)",):
+                self.patterns[code] += 1
+            self.conclusions.update(info[2])
+            return
+        _, kind, index, message = info
+        self.errors += 1
+        if kind == "input":
+            self.input_errors += 1
+        else:
+            self.defects += 1
+        if len(self.first_errors) < FIRST_ERRORS_KEPT:
+            self.first_errors.append({"case_index": index, "message": message})
+
+    def add_line(self, line: bytes) -> None:
+        """Count an output line written by an earlier run (resume)."""
+        doc = json.loads(line)
+        if "error" in doc and "case_index" in doc:
+            message = doc["error"]["message"].split("\n", 1)[0]
+            self.add(("error", doc["error"].get("kind", "input"), doc["case_index"], message))
+        else:
+            self.add(("ok", tuple(doc["summary"]["patterns"]), tuple(c["code"] for c in doc["conclusions"])))
+
+    def to_dict(self, kb, settings: Settings, input_name: str) -> dict:
+        return {
+            "input": input_name,
+            "knowledge_base": {"name": kb.meta["name"], "version": kb.release, "digest": kb.digest},
+            "mode": "approved-only" if settings.approved_only else "preview",
+            "cases": self.cases, "results": self.results, "errors": self.errors,
+            "input_errors": self.input_errors, "defects": self.defects,
+            "patterns": dict(sorted(self.patterns.items())),
+            "conclusions": dict(sorted(self.conclusions.items())),
+            "first_errors": self.first_errors,
+        }
+
+
+def summary_path(output: str | Path) -> Path:
+    return Path(str(output) + ".summary.json")
+
+
+# ---------------------------------------------------------------- resume
+
+def _resume_point(output: Path, kb, summary: Summary) -> tuple[int, dict | None]:
+    """Trim a torn last line off ``output``; tally its complete lines; return their count and the last one."""
+    if not output.exists():
+        return 0, None
+    keep, last = 0, None
+    with open(output, "rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                summary.add_line(line)
+            except (ValueError, KeyError, TypeError):
+                raise BatchError(Problem(str(output), f"line {summary.cases + 1}",
+                                         "is not a line bmdkb batch wrote; cannot resume this output")) from None
+            keep += len(line)
+            last = line
+    with open(output, "r+b") as handle:
+        handle.truncate(keep)
+    return summary.cases, (json.loads(last) if last is not None else None)
+
+
+def _check_continues(output: Path, last: dict | None, kb, input_path, display: str, done: int) -> None:
+    """The output must come from this knowledge base and this input: its last line is the
+    input's case number ``done`` (same case_id), else resuming would splice two runs."""
+    if last is None:
+        return
+    digest = last.get("knowledge_base", {}).get("digest")
+    if digest is not None and digest != kb.digest:
+        raise BatchError(Problem(str(output), "", f"was written with knowledge base {digest}, not the current "
+                                 f"{kb.digest}; run without --resume to start over"))
+    previous = next(read_items(input_path, display, skip=done - 1), None)
+    if previous is None:
+        raise BatchError(Problem(str(output), "", f"holds {done} cases but the input has fewer; "
+                                 "run without --resume to start over"))
+    try:
+        case = _parse(previous)
+        input_id = case.get("case_id") if isinstance(case, dict) else None
+    except CaseError:
+        input_id = None
+    written_id = last.get("case_id")
+    if written_id is not None and input_id is not None and written_id != input_id:
+        raise BatchError(Problem(str(output), f"line {done}", f"is case {written_id!r} but input case {done} is "
+                                 f"{input_id!r}: the output is not from this input; run without --resume"))
+
+
+# ---------------------------------------------------------------- the run
+
+def _chunks(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Ordered:
+    """A bounded window of submitted chunks, handed back in submission order."""
+
+    def __init__(self, submit, result, window: int):
+        self.submit, self.result, self.window = submit, result, window
+
+    def run(self, chunks):
+        pending = collections.deque()
+        for chunk in chunks:
+            pending.append(self.submit(chunk))
+            if len(pending) >= self.window:
+                yield self.result(pending.popleft())
+        while pending:
+            yield self.result(pending.popleft())
+
+
+def run(kb, input_path, output, *, workers: int | None = None, resume: bool = False, approved_only: bool = False,
+        dask_address: str | None = None, progress=None, input_display: str | None = None,
+        chunk_size: int = CHUNK, now: dt.datetime | None = None, today: dt.date | None = None) -> dict:
+    """Evaluate every case of ``input_path`` into ``output``; return the summary (also written next to it).
+
+    ``progress(n)`` is called with the number of cases done after each chunk.
+    """
+    input_path, output = Path(input_path), Path(output)
+    display = input_display or str(input_path)
+    if not input_path.exists():
+        raise BatchError(Problem(display, "", "no such file or folder"))
+    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only)
+    summary = Summary()
+    done = 0
+    if resume:
+        done, last = _resume_point(output, kb, summary)
+        _check_continues(output, last, kb, input_path, display, done)
+    if progress and done:
+        progress(done)
+    items = read_items(input_path, display, skip=done)
+    chunks = _chunks(items, chunk_size)
+    with open(output, "ab" if resume else "wb") as out:
+        for results in _results(kb, settings, chunks, workers, dask_address):
+            out.write("".join(line + "\n" for line, _ in results).encode("utf-8"))
+            out.flush()
+            for _, info in results:
+                summary.add(info)
+            if progress:
+                progress(len(results))
+    document = summary.to_dict(kb, settings, display)
+    temporary = summary_path(output).with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.replace(summary_path(output))
+    return document
+
+
+def _results(kb, settings: Settings, chunks, workers: int | None, dask_address: str | None):
+    if dask_address:
+        yield from _dask_results(kb, settings, chunks, dask_address)
+        return
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        for chunk in chunks:
+            yield evaluate_chunk(kb, settings, chunk)
+        return
+    # fork shares the loaded knowledge base without pickling it; spawn where fork does not exist
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_worker, initargs=(kb, settings))
+    try:
+        ordered = _Ordered(lambda chunk: (chunk[0].index, pool.submit(_run_chunk, chunk)), _local_result,
+                           workers * 3)
+        yield from ordered.run(chunks)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _local_result(submitted) -> list:
+    first, future = submitted
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise WorkerDied(Problem("", "", f"a worker process died while evaluating the cases from case {first} on "
+                                 "(a defect); the output holds every case before them: --resume continues")) from None
+
+
+def _dask_results(kb, settings: Settings, chunks, address: str):
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise BatchError(Problem("--dask", "", "needs dask.distributed: pip install 'bmdkb[dask]'")) from None
+    try:
+        client = Client(address, timeout="10s")
+    except OSError as exc:
+        raise BatchError(Problem("--dask", "", f"cannot reach the Dask scheduler at {address}: {exc}")) from None
+    try:
+        threads = sum(client.nthreads().values()) or 1
+        kb_future = client.scatter(kb, broadcast=True, hash=False)
+        ordered = _Ordered(lambda chunk: client.submit(evaluate_chunk, kb_future, settings, chunk, pure=False),
+                           lambda future: future.result(), threads * 3)
+        yield from ordered.run(chunks)
+    finally:
+        client.close()

@@ -18,6 +18,8 @@ from bmdkb.engine import kbdiff, knowledge_base, release, rule_tests, schemas
 from bmdkb.engine.errors import BmdkbError
 from bmdkb.engine.yamlio import load_file
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 REPO = Path(__file__).resolve().parent.parent
 POTENT = "knowledge/rules/treatment/treatment.consider_potent_agent.yaml"
 CASE = str(REPO / "knowledge" / "cases" / "spine-up-hip-down.yaml")
@@ -28,6 +30,23 @@ def refused(call) -> list[str]:
     with pytest.raises(BmdkbError) as info:
         call()
     return [str(p) for p in info.value.problems]
+
+
+@pytest.fixture
+def shipped_kb_copy(shipped_kb_copy):
+    """A copy of the shipped knowledge base as it was before its first release."""
+    for name in (release.MANIFEST, release.CHANGELOG):
+        (shipped_kb_copy / name).unlink(missing_ok=True)
+    return shipped_kb_copy
+
+
+def test_the_shipped_knowledge_base_is_exactly_its_release(runner):
+    kb = knowledge_base.load(REPO_ROOT)
+    manifest = release.read_manifest(REPO_ROOT)
+    assert manifest["release"] == kb.release == "1.0.0"
+    assert manifest["files"] == kb.files and manifest["knowledge_base"]["digest"] == kb.digest
+    result = runner.invoke(cli, ["evaluate", "--release", "1.0.0", str(REPO_ROOT / "knowledge/cases/spine-up-hip-down.yaml")])
+    assert result.exit_code == 0, result.output
 
 
 def released(root) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -89,15 +90,8 @@ def submit(rule_id, every, by, note, kb_root):
     summary = f"Submitted {len(outcomes)} of {len(kb.rules)} rules by {governance.person(by)}"
     if skipped:
         summary += f"; {len(skipped)} left as they are (" + ", ".join(
-            f"{n} {label}" for label, n in sorted(_tally(skipped.values()).items())) + ")"
+            f"{n} {label}" for label, n in sorted(Counter(skipped.values()).items())) + ")"
     click.echo(summary + ".")
-
-
-def _tally(values) -> dict:
-    out: dict = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
 
 
 @review.command()

@@ -252,27 +252,22 @@ def derive_case(kb_root, spec: dict, test_file: str = "<inline>", index: int = 0
     raises KnowledgeBaseError naming the test file and the field, e.g. ``cases[2].set.scans[5].date``."""
     prefix = f"cases[{index}]"
     case = _base_case(Path(kb_root), spec.get("case"), test_file, f"{prefix}.case", _cache)
+    # Removals first, then new values: each edit is (field of the test file, input path, apply).
+    edits = [(f"{prefix}.unset[{j}]", path, lambda tokens: _unset(case, tokens))
+             for j, path in enumerate(spec.get("unset") or [])]
+    edits += [(f"{prefix}.set.{path}", path, lambda tokens, value=value: _set(case, tokens, value))
+              for path, value in (spec.get("set") or {}).items()]
     problems = []
-    for j, path in enumerate(spec.get("unset") or []):
+    for field_, path, apply in edits:
         tokens = _parse_path(path)
         if tokens is None:
-            problems.append(Problem(test_file, f"{prefix}.unset[{j}]", f"{path!r} is not an input path "
+            problems.append(Problem(test_file, field_, f"{path!r} is not an input path "
                                     "(write it like scans[1].sites.total_hip.bmd_g_cm2)"))
             continue
         try:
-            _unset(case, tokens)
+            apply(tokens)
         except ValueError as exc:
-            problems.append(Problem(test_file, f"{prefix}.unset[{j}]", str(exc)))
-    for path, value in (spec.get("set") or {}).items():
-        tokens = _parse_path(path)
-        if tokens is None:
-            problems.append(Problem(test_file, f"{prefix}.set.{path}", f"{path!r} is not an input path "
-                                    "(write it like scans[1].sites.total_hip.bmd_g_cm2)"))
-            continue
-        try:
-            _set(case, tokens, value)
-        except ValueError as exc:
-            problems.append(Problem(test_file, f"{prefix}.set.{path}", str(exc)))
+            problems.append(Problem(test_file, field_, str(exc)))
     if problems:
         raise KnowledgeBaseError(problems)
     return case

@@ -607,3 +607,19 @@ def test_an_input_read_as_something_else_shows_both(runner):
     assert result.exit_code == 0, result.output
     assert "        treatment: status = current, agent = risedronate (read as agent_class bisphosphonate)" \
         in result.output.splitlines()
+
+
+def test_every_conclusion_of_every_rule_test_case_is_explained_to_inputs_and_quotes(kb):
+    """The same walk over the rule tests' cases (each a shipped case with one thing changed)."""
+    from bmdkb.engine import rule_tests
+
+    run = rule_tests.run(kb, rule_tests.load_test_files(kb.root, kb=kb))
+    problems, explained = [], 0
+    for outcome in run.outcomes:
+        evaluation = outcome.evaluation
+        for conclusion in evaluation.result["conclusions"]:
+            document = engine_explain.explain(kb, evaluation, conclusion["code"])
+            walk(document["why"], problems, f"{outcome.test.file} #{outcome.test.index} {conclusion['code']}")
+            explained += 1
+    assert problems == []
+    assert len(run.outcomes) >= 140 and explained >= 1000

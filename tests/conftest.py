@@ -40,6 +40,14 @@ def mini_kb_root(tmp_path) -> Path:
 
 
 @pytest.fixture
+def akb(mini_kb_root) -> Path:
+    """The small knowledge base made lint-clean for authoring tests (tests/authoring_kb.py)."""
+    import authoring_kb
+
+    return authoring_kb.build(mini_kb_root)
+
+
+@pytest.fixture
 def shipped_kb_copy(tmp_path) -> Path:
     """A writable copy of the shipped knowledge base root."""
     root = tmp_path / "kb"

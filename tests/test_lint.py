@@ -27,11 +27,6 @@ PARAMS = "knowledge/facts/parameters.yaml"
 CHK_QUOTE = 'quote: "Review fall risk factors"}'
 
 
-@pytest.fixture
-def akb(mini_kb_root) -> Path:
-    return authoring_kb.build(mini_kb_root)
-
-
 def run_lint(root) -> list[Finding]:
     return lint(root, authoring_kb.CONTRACT)
 

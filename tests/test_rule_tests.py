@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import authoring_kb
 from authoring_kb import edit
 from bmdkb.cli.main import cli
 from bmdkb.engine import knowledge_base, rule_tests
@@ -17,11 +16,6 @@ from bmdkb.engine.evaluate import Evaluator
 REPO = Path(__file__).resolve().parent.parent
 PAT_TESTS = "knowledge/rules/pattern/pattern.spine_up_hip_down.test.yaml"
 CHK_TESTS = "knowledge/rules/check/check.fall_risk.considered.test.yaml"
-
-
-@pytest.fixture
-def akb(mini_kb_root) -> Path:
-    return authoring_kb.build(mini_kb_root)
 
 
 def problems(call) -> list[str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import re
+import unicodedata
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +20,29 @@ from .yamlio import load_file, parse_text
 SITES = ("lumbar_spine", "total_hip", "femoral_neck")
 REGION = {"lumbar_spine": "spine", "total_hip": "hip", "femoral_neck": "hip"}
 DAYS_PER_MONTH = Decimal("30.4375")
+# Free-text fields compared between scans. They are compared, and carried on the fact, in a
+# normalised form (see normalise); the recorded text stays in the input at the fact's path,
+# and `explain` shows both ("HOLOGIC (read as manufacturer hologic)").
+SCANNER_TEXT = ("manufacturer", "model", "scanner_id")
+SITE_TEXT = ("region", "side")
+# Hyphen, non-breaking hyphen, figure dash, en dash, em dash, horizontal bar, minus sign,
+# small and full-width hyphen-minus: all read as "-".
+_DASHES = re.compile("[\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d]")
+_SPACES = re.compile(r"\s+")
+_AROUND_DASH = re.compile(r"\s*-\s*")
+
+
+def normalise(value):
+    """The form in which recorded scanner and site text is compared: Unicode NFKC, every dash
+    variant as "-", runs of white space as one space, no space around a dash, no leading or
+    trailing space, case folded. "HOLOGIC " and "Hologic" agree; "L1 – L4" and "L1-L4" agree;
+    "L2-L4" and "L1-L4" still differ. Values that are not text are returned unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = unicodedata.normalize("NFKC", value)
+    text = _DASHES.sub("-", text)
+    text = _SPACES.sub(" ", text).strip()
+    return _AROUND_DASH.sub("-", text).casefold()
 
 
 def read_case(path: str | Path, display: str | None = None) -> dict:
@@ -123,11 +148,16 @@ def case_to_facts(case: dict, treatment_classes: dict[str, str]) -> list[Fact]:
     if "agent" in treatment:
         treatment["agent_class"] = treatment_classes.get(treatment["agent"])
         paths["agent_class"] = "treatment.agent"
-    if "started" in treatment:
-        days = (dt.date.fromisoformat(latest_date) - dt.date.fromisoformat(treatment["started"])).days
+    started = treatment.get("started")
+    if started:
+        days = (dt.date.fromisoformat(latest_date) - dt.date.fromisoformat(started)).days
         treatment["months_on_treatment"] = _months(days)
         paths["months_on_treatment"] = "treatment.started"
-    add("treatment", treatment, paths)
+        # Exact sign of the exposure: negative when the drug was started after the latest scan
+        # (months_on_treatment, rounded to 0.1, can read -0.0 for a start one day later).
+        treatment["days_on_treatment"] = days
+        paths["days_on_treatment"] = "treatment.started"
+    treatment_fact = add("treatment", treatment, paths)
 
     for name, value in sorted(case.get("findings", {}).items()):
         add("finding", {"name": name, "value": value}, {"value": f"findings.{name}"})
@@ -141,8 +171,9 @@ def case_to_facts(case: dict, treatment_classes: dict[str, str]) -> list[Fact]:
     for position, i in enumerate(order):
         raw = case["scans"][i]
         scanner = raw.get("scanner", {})
-        fields = {"scan": position, "date": raw["date"], "manufacturer": scanner.get("manufacturer"),
-                  "model": scanner.get("model"), "scanner_id": scanner.get("id"), "weight_kg": raw.get("weight_kg")}
+        fields = {"scan": position, "date": raw["date"], "manufacturer": normalise(scanner.get("manufacturer")),
+                  "model": normalise(scanner.get("model")), "scanner_id": normalise(scanner.get("id")),
+                  "weight_kg": raw.get("weight_kg")}
         paths = {"scan": f"scans[{i}]", "date": f"scans[{i}].date", "manufacturer": f"scans[{i}].scanner.manufacturer",
                  "model": f"scans[{i}].scanner.model", "scanner_id": f"scans[{i}].scanner.id",
                  "weight_kg": f"scans[{i}].weight_kg"}
@@ -151,6 +182,7 @@ def case_to_facts(case: dict, treatment_classes: dict[str, str]) -> list[Fact]:
         for site in SITES:
             if site in raw.get("sites", {}):
                 values = raw["sites"][site]
+                values = {k: normalise(v) if k in SITE_TEXT else v for k, v in values.items()}
                 per_site[site] = add("measurement", {"scan": position, "site": site, **values},
                                      {k: f"scans[{i}].sites.{site}.{k}" for k in values})
         measurements.append(per_site)
@@ -159,12 +191,18 @@ def case_to_facts(case: dict, treatment_classes: dict[str, str]) -> list[Fact]:
     for k in range(last):
         before, after = scan_facts[k], scan_facts[k + 1]
         compared = [s for s in SITES if s in measurements[k] and s in measurements[k + 1]]
-        interval = _interval_fields(before, after, measurements[k], measurements[k + 1], compared)
+        interval = _interval_fields(before, after, measurements[k], measurements[k + 1], compared, case)
         interval.update({"interval": k, "recency": last - 1 - k})
-        add("interval", interval, derived_from=[before.id, after.id])
+        sources = [before.id, after.id]
+        if started:
+            # Was the drug already started at the interval's first scan, so that the whole
+            # interval was on it? Unknown (absent) when no start date is recorded.
+            interval["on_treatment_from_start"] = started <= before.fields["date"]
+            sources.append(treatment_fact.id)
+        add("interval", interval, derived_from=sources)
         for site in compared:
             m0, m1 = measurements[k][site], measurements[k + 1][site]
-            fields = _site_change(site, m0.fields, m1.fields, lsc_facts.get(site), before.fields, after.fields)
+            fields = _site_change(site, m0, m1, lsc_facts.get(site), before.fields, after.fields, case)
             fields.update({"interval": k, "recency": last - 1 - k})
             sources = [m0.id, m1.id, before.id, after.id] + ([lsc_facts[site].id] if site in lsc_facts else [])
             add("site_change", fields, derived_from=sources)
@@ -177,29 +215,45 @@ def _same(a: dict, b: dict, key: str):
     return None
 
 
-def _interval_fields(s0: Fact, s1: Fact, m0: dict, m1: dict, compared: list[str]) -> dict:
+def _recorded(case: dict, fact: Fact, field: str):
+    """The text the case recorded for a normalised field (for messages), read at the fact's path."""
+    node = case
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", fact.paths[field]):
+        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
+    return node
+
+
+def _interval_fields(s0: Fact, s1: Fact, m0: dict, m1: dict, compared: list[str], case: dict) -> dict:
     a, b = s0.fields, s1.fields
     days = (dt.date.fromisoformat(b["date"]) - dt.date.fromisoformat(a["date"])).days
     checks = {"same_manufacturer": _same(a, b, "manufacturer"), "same_scanner_id": _same(a, b, "scanner_id")}
+    # The model is compared too, but a model not recorded leaves the technique verifiable
+    # (the scanner id identifies the machine); only a recorded difference counts.
+    same_model = _same(a, b, "model")
     if "lumbar_spine" in compared:
         checks["same_spine_region"] = _same(m0["lumbar_spine"].fields, m1["lumbar_spine"].fields, "region")
     hips = [s for s in ("total_hip", "femoral_neck") if s in compared]
     if hips:
         sides = [_same(m0[s].fields, m1[s].fields, "side") for s in hips]
         checks["same_hip_side"] = False if False in sides else (None if None in sides else True)
+    def then(f0: Fact, f1: Fact, field: str) -> str:
+        return f"{_recorded(case, f0, field)} then {_recorded(case, f1, field)}"
+
     differences = []
     if checks["same_manufacturer"] is False:
-        differences.append(f"scanner manufacturer {a['manufacturer']} then {b['manufacturer']}")
+        differences.append(f"scanner manufacturer {then(s0, s1, 'manufacturer')}")
     elif checks["same_scanner_id"] is False:
-        differences.append(f"scanner {a['scanner_id']} then {b['scanner_id']}")
+        differences.append(f"scanner {then(s0, s1, 'scanner_id')}")
+    elif same_model is False:
+        differences.append(f"scanner model {then(s0, s1, 'model')}")
     if checks.get("same_spine_region") is False:
-        differences.append(f"spine region {m0['lumbar_spine'].fields['region']} then {m1['lumbar_spine'].fields['region']}")
+        differences.append(f"spine region {then(m0['lumbar_spine'], m1['lumbar_spine'], 'region')}")
     if checks.get("same_hip_side") is False:
         differences.append("hip side differs")
     fields = {"from_date": a["date"], "to_date": b["date"],
-              "months": _months(days), **checks}
+              "months": _months(days), **checks, "same_model": same_model}
     values = list(checks.values())
-    fields["technique_consistent"] = False if False in values else (None if None in values else True)
+    fields["technique_consistent"] = False if False in values + [same_model] else (None if None in values else True)
     fields["technique_verified"] = None not in values
     if differences:
         fields["technique_differences"] = differences
@@ -211,18 +265,22 @@ def _interval_fields(s0: Fact, s1: Fact, m0: dict, m1: dict, compared: list[str]
     return fields
 
 
-def _site_change(site: str, m0: dict, m1: dict, lsc: Fact | None, scan0: dict, scan1: dict) -> dict:
+def _site_change(site: str, f0: Fact, f1: Fact, lsc: Fact | None, scan0: dict, scan1: dict, case: dict) -> dict:
+    m0, m1 = f0.fields, f1.fields
     fields = {"site": site, "region": REGION[site],
               "bmd_available": "bmd_g_cm2" in m0 and "bmd_g_cm2" in m1,
               "t_scores_available": "t_score" in m0 and "t_score" in m1,
+              # a scan that reports the site's T-score without its BMD in g/cm2 (the other scan
+              # may have BMD, a T-score or both): the change cannot be judged in g/cm2
+              "t_score_without_bmd": any("t_score" in m and "bmd_g_cm2" not in m for m in (m0, m1)),
               "lsc_available": lsc is not None}
     reason = None
     if _same(scan0, scan1, "manufacturer") is False:
         reason = "different scanner manufacturers: no cross-calibration, g/cm2 values cannot be compared"
     elif site == "lumbar_spine" and _same(m0, m1, "region") is False:
-        reason = f"different spine regions ({m0['region']} then {m1['region']})"
+        reason = f"different spine regions ({_recorded(case, f0, 'region')} then {_recorded(case, f1, 'region')})"
     elif site != "lumbar_spine" and _same(m0, m1, "side") is False:
-        reason = f"different hip sides ({m0['side']} then {m1['side']})"
+        reason = f"different hip sides ({_recorded(case, f0, 'side')} then {_recorded(case, f1, 'side')})"
     fields["comparable"] = reason is None
     if reason:
         fields["not_comparable_because"] = reason

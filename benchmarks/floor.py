@@ -11,6 +11,9 @@ that test fails until this file follows.
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
+import unicodedata
 from collections import Counter
 from decimal import Decimal
 
@@ -18,6 +21,15 @@ SITES = ("lumbar_spine", "total_hip", "femoral_neck")
 HIPS = ("total_hip", "femoral_neck")
 SPINE_ARTIFACT = ("degenerative_spine_changes", "aortic_calcification", "vertebral_compression_fracture")
 RANK = {"considered": 0, "supported": 1}
+DASHES = re.compile("[\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d]")
+ORAL_ETC = ("alendronate", "risedronate", "ibandronate", "raloxifene", "hormone_therapy")
+
+
+def _norm(value):
+    if not isinstance(value, str):
+        return value
+    text = re.sub(r"\s+", " ", DASHES.sub("-", unicodedata.normalize("NFKC", value))).strip()
+    return re.sub(r"\s*-\s*", "-", text).casefold()
 
 
 def _exact(number) -> Decimal:
@@ -26,7 +38,7 @@ def _exact(number) -> Decimal:
 
 def _same(a: dict, b: dict, key: str):
     if a.get(key) is not None and b.get(key) is not None:
-        return a[key] == b[key]
+        return _norm(a[key]) == _norm(b[key])
     return None
 
 
@@ -38,6 +50,8 @@ class Floor:
         self.vitamin_d = p["vitamin_d_deficiency_ng_ml"]
         self.pth = p["pth_upper_limit_pg_ml"]
         self.calcium = p["calcium_upper_limit_mg_dl"]
+        self.falls = p["recent_falls_min_count"]
+        self.min_months = p["min_months_on_treatment_for_response"]
         self.classes = kb.treatment_classes
         self.concludes = {r.id: (r.concludes, r.support) for r in kb.rules.values()}
 
@@ -59,14 +73,17 @@ class Floor:
         # Trends per interval recency: site -> direction; latest interval's site-change checks.
         trends = {0: {}, 1: {}}
         latest = None
+        from_dates = {}
         last = len(scans) - 1
         for k in range(last):
             a, b = scans[k], scans[k + 1]
             recency = last - 1 - k
+            from_dates[recency] = a["date"]
             sa, sb = a.get("scanner", {}), b.get("scanner", {})
             compared = [s for s in SITES if s in a.get("sites", {}) and s in b.get("sites", {})]
             same_maker = _same(sa, sb, "manufacturer")
             checks = [same_maker, _same(sa, sb, "id")]
+            model_differs = _same(sa, sb, "model") is False
             if "lumbar_spine" in compared:
                 checks.append(_same(a["sites"]["lumbar_spine"], b["sites"]["lumbar_spine"], "region"))
             hips = [_same(a["sites"][s], b["sites"][s], "side") for s in HIPS if s in compared]
@@ -82,8 +99,8 @@ class Floor:
                 else:
                     comparable = _same(m0, m1, "side") is not False
                 bmd = "bmd_g_cm2" in m0 and "bmd_g_cm2" in m1
-                tsc = "t_score" in m0 and "t_score" in m1
-                row = {"site": site, "bmd": bmd, "t": tsc, "lsc": site in lsc, "direction": None}
+                t_only = any("t_score" in m and "bmd_g_cm2" not in m for m in (m0, m1))
+                row = {"site": site, "bmd": bmd, "t": t_only, "lsc": site in lsc, "direction": None}
                 if bmd and site in lsc and comparable:
                     delta = _exact(m1["bmd_g_cm2"]) - _exact(m0["bmd_g_cm2"])
                     limit = _exact(lsc[site]) * self.lsc
@@ -102,7 +119,8 @@ class Floor:
                 if a.get("weight_kg") is not None and b.get("weight_kg") is not None:
                     w0, w1 = _exact(a["weight_kg"]), _exact(b["weight_kg"])
                     weight = abs(w1 - w0) * 100 >= self.weight_pct * w0
-                latest = {"checks": checks, "sites": site_rows, "notable_weight": weight}
+                latest = {"checks": checks, "sites": site_rows, "notable_weight": weight,
+                          "model_differs": model_differs}
 
         # Evidence: recorded findings, labs, weight change, falls.
         evidence = {"hypothesis.spine_artifact": 0, "hypothesis.hip_measurement_variation": 0,
@@ -129,7 +147,7 @@ class Floor:
             fired["evidence.notable_weight_change"] += 1
             evidence["hypothesis.hip_measurement_variation"] += 1
         risk = case.get("risk", {})
-        if risk.get("falls_past_year", 0) >= 1:
+        if risk.get("falls_past_year", 0) >= self.falls:
             fired["evidence.recent_falls"] += 1
             evidence["check.fall_risk"] += 1
 
@@ -139,21 +157,41 @@ class Floor:
         hip_down_before = sum(1 for s in HIPS if before.get(s) == "decrease")
         treatment = case.get("treatment", {})
         current = treatment.get("status") == "current"
-        bisphosphonate = current and self.classes.get(treatment.get("agent")) == "bisphosphonate"
+        agent = treatment.get("agent")
+        anabolic = self.classes.get(agent) == "anabolic"
+        bisphosphonate = current and self.classes.get(agent) == "bisphosphonate"
+        started, months, days = treatment.get("started"), None, None
+        if started:
+            days = (dt.date.fromisoformat(scans[-1]["date"]) - dt.date.fromisoformat(started)).days
+            months = float(round(Decimal(days) / Decimal("30.4375"), 1))
+        exposed = months is not None and months >= self.min_months
+        adherence = treatment.get("adherence")
+        adherent = adherence in ("good", "unknown", None)
+        if current and adherence in ("poor", "partial"):
+            fired[f"evidence.{adherence}_adherence"] += 1
         if latest:
             conclude("pitfall.change_within_lsc", times=sum(1 for d in now.values() if d == "stable"))
             conclude("pitfall.compare_bmd_not_t_scores", times=sum(1 for r in latest["sites"] if not r["bmd"] and r["t"]))
             conclude("pitfall.lsc_missing", times=sum(1 for r in latest["sites"] if r["bmd"] and not r["lsc"]))
             checks = latest["checks"]
-            if False in checks:
+            if False in checks or latest["model_differs"]:
                 conclude("pitfall.inconsistent_technique")
             if None in checks:
                 conclude("pitfall.technique_unverified")
-        if current:
+        if current and exposed and adherent:
             conclude("assessment.inadequate_treatment_response", times=hip_down)
-        if bisphosphonate:
+        if current and days is not None and days >= 0 and months < self.min_months:
+            conclude("assessment.response_too_early_to_judge.short_exposure", times=hip_down)
+        if current and days is not None and days < 0:
+            conclude("assessment.response_too_early_to_judge.started_after_scan", times=hip_down)
+        if current and not started:
+            conclude("assessment.response_exposure_not_recorded", times=hip_down)
+        if current and adherence in ("poor", "partial"):
+            conclude("assessment.response_pending_adherence", times=hip_down)
+        if bisphosphonate and exposed and adherent:
             conclude("treatment.consider_anabolic_switch.conditional", times=hip_down)
-            conclude("treatment.consider_anabolic_switch.firm", times=hip_down * hip_down_before)
+            if 1 in from_dates and started <= from_dates[1]:
+                conclude("treatment.consider_anabolic_switch.firm", times=hip_down * hip_down_before)
 
         # The pattern, and everything that rests on it.
         pattern_firings = (1 if now.get("lumbar_spine") == "increase" else 0) * hip_down
@@ -172,16 +210,25 @@ class Floor:
         if current:
             for rule_id in ("check.bone_turnover_markers", "check.medication_effects", "check.treatment_adherence"):
                 conclude(rule_id)
-            conclude("hypothesis.differential_treatment_response.considered")
-            if self.classes.get(treatment.get("agent")) == "anabolic":
-                conclude("hypothesis.differential_treatment_response.supported")
-            if treatment.get("agent") in ("alendronate", "teriparatide"):
-                conclude(f"assessment.expected_response_reference.{treatment['agent']}")
-        if treatment.get("status") == "naive":
+            if adherence in ("poor", "partial"):
+                conclude("check.treatment_adherence.supported")
+            if exposed:
+                conclude("hypothesis.differential_treatment_response.considered")
+                if agent == "teriparatide":
+                    conclude("hypothesis.differential_treatment_response.supported")
+                if agent in ("alendronate", "teriparatide"):
+                    conclude(f"assessment.expected_response_reference.{agent}")
+        status = treatment.get("status")
+        if status == "naive":
             conclude("treatment.initiate_consistent_agent")
         fracture_risk = risk.get("fracture_risk")
         if fracture_risk in ("high", "very_high"):
-            conclude("treatment.consider_potent_agent")
+            if status in ("naive", "past") or (current and agent in ORAL_ETC):
+                conclude("treatment.consider_potent_agent")
+            if status is None or (current and agent in (None, "other")):
+                conclude("treatment.consider_potent_agent.agent_not_recorded")
+            if current and (agent in ("denosumab", "zoledronic_acid") or anabolic):
+                conclude("treatment.already_on_potent_agent")
         if fracture_risk in (None, "unknown"):
             conclude("pitfall.clinical_context_missing")
         return concluded, fired

@@ -110,9 +110,12 @@ def generate_case(rng: random.Random, case_id: str) -> dict:
             else:
                 entry["side"] = side
             sites[s] = entry
+        if rng.random() < 0.05 and "lumbar_spine" in sites:  # the same region written with an en dash
+            sites["lumbar_spine"]["region"] = region.replace("-", "\u2013")
         scan = {"date": date.isoformat()}
         if not no_scanner:
-            scan["scanner"] = {"manufacturer": scanner[0], "model": scanner[1], "id": scanner[2]}
+            maker = scanner[0].upper() if rng.random() < 0.05 else scanner[0]
+            scan["scanner"] = {"manufacturer": maker, "model": scanner[1], "id": scanner[2]}
         if rng.random() > 0.05:
             scan["weight_kg"] = weight
         scan["sites"] = sites
@@ -125,9 +128,17 @@ def generate_case(rng: random.Random, case_id: str) -> dict:
     if status:
         treatment = {"status": status}
         if status != "naive":
-            treatment["agent"] = rng.choice(AGENTS)
+            if rng.random() < 0.97:
+                treatment["agent"] = rng.choice(AGENTS)
             first = dt.date.fromisoformat(min(s["date"] for s in scans))
-            treatment["started"] = (first - dt.timedelta(days=rng.randint(0, 900))).isoformat()
+            latest = dt.date.fromisoformat(max(s["date"] for s in scans))
+            when = rng.choices(["before", "between", "after", "unknown"], [82, 8, 4, 6])[0]
+            if when == "before":
+                treatment["started"] = (first - dt.timedelta(days=rng.randint(0, 900))).isoformat()
+            elif when == "between":  # during the scans: part of an interval, or little time, on the drug
+                treatment["started"] = (first + dt.timedelta(days=rng.randint(0, (latest - first).days))).isoformat()
+            elif when == "after":  # started after the latest scan (not in the future: scans end by 2030)
+                treatment["started"] = (latest + dt.timedelta(days=rng.randint(1, 60))).isoformat()
             treatment["adherence"] = rng.choices(["good", "partial", "poor", "unknown"], [70, 15, 5, 10])[0]
         case["treatment"] = treatment
     if rng.random() < 0.8:

@@ -57,12 +57,16 @@ It matched:
         ✓ lumbar spine absolute change +0.046 g/cm2 >= +1 LSC = +0.030 g/cm2 (+1.53 LSC); parameter
             significance_threshold_lsc
         lumbar spine site change, computed from:
-          scans[0].sites.lumbar_spine: bmd_g_cm2 = 0.912, t_score = -1.4, region = L1-L4
-          scans[1].sites.lumbar_spine: bmd_g_cm2 = 0.958, t_score = -1.0, region = L1-L4
-          scans[0]: date = 2023-03-14, scanner.manufacturer = Hologic, scanner.model = Horizon A,
-            scanner.id = DXA-1, weight_kg = 61.0
-          scans[1]: date = 2025-03-20, scanner.manufacturer = Hologic, scanner.model = Horizon A,
-            scanner.id = DXA-1, weight_kg = 60.2
+          scans[0].sites.lumbar_spine: bmd_g_cm2 = 0.912, t_score = -1.4, region = L1-L4 (read as
+            region l1-l4)
+          scans[1].sites.lumbar_spine: bmd_g_cm2 = 0.958, t_score = -1.0, region = L1-L4 (read as
+            region l1-l4)
+          scans[0]: date = 2023-03-14, scanner.manufacturer = Hologic (read as manufacturer
+            hologic), scanner.model = Horizon A (read as model horizon a), scanner.id = DXA-1 (read
+            as scanner_id dxa-1), weight_kg = 61.0
+          scans[1]: date = 2025-03-20, scanner.manufacturer = Hologic (read as manufacturer
+            hologic), scanner.model = Horizon A (read as model horizon a), scanner.id = DXA-1 (read
+            as scanner_id dxa-1), weight_kg = 60.2
           facility.lsc_g_cm2.lumbar_spine = 0.030
       Source:
         “Ensure changes exceed the LSC for your facility” (discordant-bmd-article, “Common Pitfalls
@@ -80,10 +84,12 @@ It matched:
         total hip site change, computed from:
           scans[0].sites.total_hip: bmd_g_cm2 = 0.781, t_score = -1.6, side = left
           scans[1].sites.total_hip: bmd_g_cm2 = 0.749, t_score = -1.9, side = left
-          scans[0]: date = 2023-03-14, scanner.manufacturer = Hologic, scanner.model = Horizon A,
-            scanner.id = DXA-1, weight_kg = 61.0
-          scans[1]: date = 2025-03-20, scanner.manufacturer = Hologic, scanner.model = Horizon A,
-            scanner.id = DXA-1, weight_kg = 60.2
+          scans[0]: date = 2023-03-14, scanner.manufacturer = Hologic (read as manufacturer
+            hologic), scanner.model = Horizon A (read as model horizon a), scanner.id = DXA-1 (read
+            as scanner_id dxa-1), weight_kg = 61.0
+          scans[1]: date = 2025-03-20, scanner.manufacturer = Hologic (read as manufacturer
+            hologic), scanner.model = Horizon A (read as model horizon a), scanner.id = DXA-1 (read
+            as scanner_id dxa-1), weight_kg = 60.2
           facility.lsc_g_cm2.total_hip = 0.025
       Source:
         “Ensure changes exceed the LSC for your facility” (discordant-bmd-article, “Common Pitfalls
@@ -605,7 +611,7 @@ def test_an_input_read_as_something_else_shows_both(runner):
     """The agent is the input; its class is what the rule tested."""
     result = explain_cli(runner, str(CASES / "exact-lsc-boundary.yaml"), "treatment.consider_anabolic_switch")
     assert result.exit_code == 0, result.output
-    assert "        treatment: status = current, agent = risedronate (read as agent_class bisphosphonate)" \
+    assert "        treatment: status = current, agent = risedronate (read as agent_class bisphosphonate)," \
         in result.output.splitlines()
 
 

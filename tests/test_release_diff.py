@@ -82,11 +82,11 @@ def test_release_writes_a_manifest_of_every_content_file_and_a_changelog(shipped
 def test_a_second_release_records_what_changed_and_updates_kb_yaml(shipped_kb_copy):
     released(shipped_kb_copy)
     edit(shipped_kb_copy / POTENT, "in: [high, very_high]", "in: [very_high]")
-    edit(shipped_kb_copy / POTENT, "version: 1", "version: 2")
+    edit(shipped_kb_copy / POTENT, "version: 2", "version: 3")
     made = release.make_release(shipped_kb_copy, "1.1.0", today=DAY2)
     kb = knowledge_base.load(shipped_kb_copy)
     assert made.entry == ("## 1.1.0 (2026-01-02)\n\nSince 1.0.0: 0 added, 0 removed, 1 changed.\n\n"
-                          "- Changed `treatment.consider_potent_agent` (version 1 -> 2)\n"
+                          "- Changed `treatment.consider_potent_agent` (version 2 -> 3)\n"
                           f"- Knowledge-base digest `{kb.digest}`\n")
     assert kb.release == "1.1.0" and made.manifest["previous"] == "1.0.0"
     kb_yaml = (shipped_kb_copy / "knowledge/kb.yaml").read_text()
@@ -114,7 +114,7 @@ def test_release_refuses_content_changed_without_a_version_bump_and_writes_nothi
     assert result.output == (
         "Error: release 1.1.0: refused: lint reports 1 error\n"
         f"Error: {POTENT}: version: [content-changed-without-version-bump] content changed since release 1.0.0 "
-        "but the version is still 1: bump it to 2\n")
+        "but the version is still 2: bump it to 3\n")
     assert {p: (shipped_kb_copy / p).read_bytes() for p in before} == before
 
 
@@ -297,19 +297,20 @@ def test_diff_refuses_what_is_neither_a_root_nor_a_revision(tmp_path, runner, mi
 
 def test_diff_of_a_rule_edited_in_a_copy_of_the_shipped_knowledge_base(shipped_kb_copy, runner, kb):
     edit(shipped_kb_copy / POTENT, "in: [high, very_high]", "in: [very_high]")
-    edit(shipped_kb_copy / POTENT, "version: 1", "version: 2")
+    edit(shipped_kb_copy / POTENT, "version: 2", "version: 3")
     result = runner.invoke(cli, ["diff", str(REPO), str(shipped_kb_copy), "--format", "json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     (changed,) = doc["rules"]["changed"]
-    assert changed["id"] == "treatment.consider_potent_agent" and changed["version"] == [1, 2]
+    assert changed["id"] == "treatment.consider_potent_agent" and changed["version"] == [2, 3]
     assert [(f["field"].split("]", 1)[-1], f["old"], f["new"]) for f in changed["fields"]] == [
-        ("version", 1, 2), (".where.fracture_risk.in", ["high", "very_high"], ["very_high"])]
+        ("version", 2, 3), (".where.fracture_risk.in", ["high", "very_high"], ["very_high"])]
     assert changed["fields"][1]["field"].startswith("when[")
-    # independently: the cases that change are exactly those concluding the potent-agent advice at high risk
+    # independently: the cases that change are exactly those where the edited rule gave the potent-agent
+    # advice at high risk (its sibling for an unrecorded agent is not edited)
     run = rule_tests.run(kb, rule_tests.load_test_files(REPO, kb=kb))
     expected = sorted(o.test.key for o in run.outcomes
-                      if "treatment.consider_potent_agent" in o.conclusions and o.test.case["risk"]["fracture_risk"] == "high")
+                      if "treatment.consider_potent_agent" in o.fired and o.test.case["risk"]["fracture_risk"] == "high")
     assert expected
     assert [c["case"] for c in doc["behaviour"]["changed"]] == expected
     assert {json.dumps(c["removed"]) for c in doc["behaviour"]["changed"]} == {

@@ -5,10 +5,12 @@ import sys
 
 import click
 
+from bmdkb.engine import exitstatus
+
 from .options import kb_option, load_kb
 
 
-@click.command()
+@click.command(epilog=exitstatus.epilog("batch"))
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="JSON Lines file: one result document (or error line) per case, in input order.")
@@ -26,9 +28,6 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     gives, or an error line {"case_index", "case_id", "source", "error": {"kind", "message",
     "problems"}} with the message `evaluate` prints. A bad case never stops the batch. Counts by
     pattern, by conclusion code and of errors go to OUTPUT.summary.json.
-
-    Exit status: 0 every case evaluated; 2 some cases are bad input (see their error lines);
-    1 bmdkb failed on some case (a defect: please report it).
     """
     from bmdkb.engine import batch as engine_batch
 

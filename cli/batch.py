@@ -7,6 +7,7 @@ import click
 
 from bmdkb.engine import exitstatus
 
+from . import escape
 from .options import kb_option, load_kb
 
 
@@ -45,17 +46,17 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
                    err=True)
-        sys.exit(130)
+        sys.exit(exitstatus.INTERRUPTED)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(f"{summary['cases']} cases: {summary['results']} evaluated, {summary['errors']} errors "
                f"-> {output} (summary: {engine_batch.summary_path(output)})", err=True)
     for error in summary["first_errors"]:
-        click.echo(f"Error: case {error['case_index']}: {error['message']}", err=True)
+        click.echo(f"Error: case {error['case_index']}: {escape.text(error['message'])}", err=True)
     if summary["errors"] > len(summary["first_errors"]):
         click.echo(f"... and {summary['errors'] - len(summary['first_errors'])} more errors in {output}", err=True)
     if summary["defects"]:
-        sys.exit(1)
+        sys.exit(exitstatus.DEFECT)
     if summary["input_errors"]:
-        sys.exit(2)
+        sys.exit(exitstatus.BAD_INPUT)

@@ -9,9 +9,12 @@ string through the helper of their format before it reaches the page:
   ``\\x1b``, ``\\u202e``), so one field is always one piece of one line and nothing reaches the
   terminal as a control sequence.
 - ``markdown``: ``text``, then HTML's ``& < >`` as entities and the characters that make
-  Markdown links, images, code, emphasis or tables (``\\ ` * _ [ ] ( ) | ! #``) backslash-escaped.
+  Markdown links, images, code spans, emphasis or tables (``\\ ` * [ ] |``) backslash-escaped
+  (``_`` inside a word, as in conclusion codes, is not emphasis in CommonMark, and with ``[``
+  escaped ``(`` and ``!`` cannot make a link or an image).
 - ``code``: a Markdown code span that no backtick in the string can close.
-- JSON needs none: the encoder escapes what JSON must, and the bytes stay as they are.
+- ``json_text``: the JSON encoder escapes C0 controls; the C1 controls and direction overrides
+  it leaves raw become ``\\u`` escapes (same value; unchanged bytes for documents without them).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import re
 # C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates, line and paragraph separators
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_MARKDOWN = re.compile(r"([\\`*_\[\]()|!#])")
+_MARKDOWN = re.compile(r"([\\`*\[\]|])")
 
 
 def _visible(match: re.Match) -> str:
@@ -50,6 +53,21 @@ def code(value) -> str:
         fence += "`"
     pad = " " if value.startswith("`") or value.endswith("`") else ""
     return f"{fence}{pad}{value}{pad}{fence}"
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(encoded: str) -> str:
+    """Encoded JSON with the controls its encoder leaves raw written as \\u escapes: the same
+    JSON value, and the same bytes for every document without them."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
+
+
+def lines(report: str) -> str:
+    """A whole report with control characters escaped inside each of its lines (the newlines
+    between lines are kept): a last guard for reports built from stored, input-derived text."""
+    return "\n".join(text(line) for line in report.split("\n"))
 
 
 def deep(document, helper):

@@ -7,12 +7,16 @@ import textwrap
 
 from bmdkb.engine.case_adapter import summary_lines
 
+from . import escape
+
 WIDTH = 100
 INDENT = "      "
 
 
 def to_json(document) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    """The document as JSON; the encoder escapes C0 controls, and C1 controls and direction
+    overrides (legal raw in JSON) are written as \\u escapes too, so none reaches a terminal."""
+    return escape.json_text(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
 def wrap(text: str, indent: str, width: int = WIDTH) -> list[str]:
@@ -80,6 +84,9 @@ def sections(result: dict, kb):
 
 
 def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
+    result = escape.deep(result, escape.text)  # every string: one piece of one line, no control codes
+    if explain is not None:
+        explain = (lambda why: lambda c: escape.text(why(c)))(explain)
     kbinfo = result["knowledge_base"]
     out = [f"Case {result['case_id']}  ·  knowledge base {kbinfo['name']} {kbinfo['version']}  ·  mode {result['mode']}"]
     for line in source_lines(result, kb) + banner(result):
@@ -107,6 +114,10 @@ def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
 
 
 def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str:
+    facts = escape.deep(result["facts"], escape.text)  # shown in a code block: only control codes matter
+    result = escape.deep(result, escape.markdown)     # literal text: no HTML, no links, one line per field
+    if explain is not None:
+        explain = (lambda why: lambda c: escape.markdown(why(c)))(explain)
     kbinfo = result["knowledge_base"]
     out = [f"## DXA interpretation: case {result['case_id']}", "",
            f"Knowledge base **{kbinfo['name']} {kbinfo['version']}** (`{kbinfo['digest'][:19]}…`), "
@@ -117,7 +128,7 @@ def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str
     for stage, items in sections(result, kb):
         out += ["", f"### {stage['title']}", ""]
         if stage["kind"] == "pattern":
-            out += ["```"] + summary_lines(result["facts"]) + ["```", ""]
+            out += ["```"] + summary_lines(facts) + ["```", ""]
             if not items:
                 out.append("No pattern concluded for this case.")
         for c in items:

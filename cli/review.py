@@ -11,6 +11,7 @@ import click
 from bmdkb.engine import exitstatus, governance, kbroot, knowledge_base, ledger
 from bmdkb.engine.errors import Problem
 
+from . import escape
 from .options import decide, finish, root_path
 
 WIDTH = 100
@@ -32,7 +33,7 @@ def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[st
 
 
 def _echo_lines(lines: list[str]) -> None:
-    click.echo("\n".join(lines))
+    click.echo(escape.lines("\n".join(lines)))  # names and notes are input: no control codes reach the terminal
 
 
 @click.group(epilog=exitstatus.epilog("review"))
@@ -96,13 +97,13 @@ def submit(rule_id, every, by, note, kb_root):
     for repair in (outcomes[0].repairs if outcomes else []):
         click.echo(f"Note: {repair}", err=True)
     for outcome in outcomes:
-        click.echo(f"{outcome.entry['rule']} v{outcome.entry['rule_version']}: submitted "
-                   f"(ledger entry {outcome.entry['seq']})")
+        click.echo(escape.text(f"{outcome.entry['rule']} v{outcome.entry['rule_version']}: submitted "
+                               f"(ledger entry {outcome.entry['seq']})"))
     summary = f"Submitted {len(outcomes)} of {len(kb.rules)} rules by {governance.person(by)}"
     if skipped:
         summary += f"; {len(skipped)} left as they are (" + ", ".join(
             f"{n} {label}" for label, n in sorted(Counter(skipped.values()).items())) + ")"
-    click.echo(summary + ".")
+    click.echo(escape.text(summary + "."))
 
 
 @review.command()
@@ -237,7 +238,7 @@ def status(fmt, kb_root):
     if fmt == "json":
         click.echo(json.dumps(board, indent=2, ensure_ascii=False))
     else:
-        click.echo(_dashboard_text(board), nl=False)
+        click.echo(escape.lines(_dashboard_text(board)), nl=False)
 
 
 # ---------------------------------------------------------------- audit log and verification

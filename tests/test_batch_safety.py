@@ -171,3 +171,33 @@ def test_workers_die_with_a_killed_parent(tmp_path):
             os.killpg(with_group, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+WATCHED_CHILD = """
+import os, sys, time
+from bmdkb.engine import batch
+sys.platform = "other"          # no prctl: only the portable watcher thread
+parent = os.getpid()
+child = os.fork()
+if child == 0:
+    batch._die_with_parent(parent)
+    time.sleep(60)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(0.3)
+os.kill(parent, 9)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc/self").is_dir(), reason="needs fork and /proc")
+def test_the_portable_watcher_ends_a_worker_whose_parent_died():
+    done = subprocess.run([sys.executable, "-c", WATCHED_CHILD], capture_output=True, text=True, timeout=60)
+    child = int(done.stdout.split()[0])
+    try:
+        deadline = time.monotonic() + 5 * batch.PARENT_POLL_SECONDS + 5
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.05)
+        assert not _alive(child), "the worker outlived its parent"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)

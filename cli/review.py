@@ -236,7 +236,7 @@ def status(fmt, kb_root):
     lapsing or lapsed, and rules changed since their approval."""
     board = governance.dashboard(knowledge_base.load(root_path(kb_root)))
     if fmt == "json":
-        click.echo(json.dumps(board, indent=2, ensure_ascii=False))
+        click.echo(escape.json_text(json.dumps(board, indent=2, ensure_ascii=False)))
     else:
         click.echo(escape.lines(_dashboard_text(board)), nl=False)
 
@@ -268,7 +268,7 @@ def log(rule_id, fmt, kb_root):
         raise governance.ReviewError(Problem(rule_id, "", "no rule with this id in the knowledge base, and no "
                                                           "decision about it in the ledger"))
     if fmt == "json":
-        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        click.echo(escape.json_text(json.dumps(entries, indent=2, ensure_ascii=False)))
     elif not entries:
         click.echo(f"{rule_id}: no decisions recorded (status draft)" if rule_id else
                    f"{ledger.LEDGER_FILE}: no decisions recorded")

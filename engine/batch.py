@@ -163,7 +163,14 @@ def evaluate_item(evaluator, item: Item, settings: Settings) -> tuple[str, tuple
     except Exception as exc:  # a defect of bmdkb on this case: reported on its line, the batch goes on
         message = f"internal error: {type(exc).__name__}: {exc}"
         return _error_line(item, case_id, "defect", message, [Problem(item.source, "", message)])
-    return _dumps(result), ("ok", tuple(result["summary"]["patterns"]), tuple(c["code"] for c in result["conclusions"]))
+    return _dumps(result), _result_info(result)
+
+
+def _result_info(result: dict) -> tuple:
+    """What the summary counts of a result document: patterns shown, conclusion codes, and the
+    patterns approved-only mode withheld (found, but resting on unapproved rules)."""
+    withheld = tuple(w["code"] for w in result["summary"].get("withheld_conclusions", []) if w["kind"] == "pattern")
+    return ("ok", tuple(result["summary"]["patterns"]), tuple(c["code"] for c in result["conclusions"]), withheld)
 
 
 def _error_line(item: Item, case_id, kind: str, message: str, problems) -> tuple[str, tuple]:
@@ -234,6 +241,7 @@ class Summary:
     defects: int = 0
     patterns: collections.Counter = field(default_factory=collections.Counter)
     conclusions: collections.Counter = field(default_factory=collections.Counter)
+    withheld_patterns: collections.Counter = field(default_factory=collections.Counter)
     first_errors: list = field(default_factory=list)
 
     def add(self, info: tuple) -> None:
@@ -243,6 +251,7 @@ class Summary:
             for code in info[1] or ("(none)",):
                 self.patterns[code] += 1
             self.conclusions.update(info[2])
+            self.withheld_patterns.update(info[3])
             return
         _, kind, index, message = info
         self.errors += 1
@@ -260,7 +269,7 @@ class Summary:
             message = doc["error"]["message"].split("\n", 1)[0]
             self.add(("error", doc["error"].get("kind", "input"), doc["case_index"], message))
         else:
-            self.add(("ok", tuple(doc["summary"]["patterns"]), tuple(c["code"] for c in doc["conclusions"])))
+            self.add(_result_info(doc))
 
     def to_dict(self, kb, settings: Settings, input_name: str) -> dict:
         return {
@@ -272,6 +281,8 @@ class Summary:
             "patterns": dict(sorted(self.patterns.items())),
             "conclusions": dict(sorted(self.conclusions.items())),
             "first_errors": self.first_errors,
+            # approved-only mode: "(none)" above may be a pattern found but withheld; count those here
+            **({"withheld_patterns": dict(sorted(self.withheld_patterns.items()))} if settings.approved_only else {}),
         }
 
 

@@ -60,3 +60,18 @@ def test_facts_derived_by_unapproved_rules_are_left_out_and_counted(runner, mini
                                              "--kb", str(mini_kb_root)]).stdout)
     assert "withheld_conclusions" not in preview["summary"]  # preview output is as before
     assert len(preview["facts"]) == len(document["facts"]) + document["summary"]["withheld_facts"]
+
+
+def test_batch_counts_withheld_patterns_apart_from_absent_ones(runner, mini_kb_root, tmp_path):
+    import yaml
+
+    from bmdkb.engine import batch
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(yaml.safe_load(DEMO_CASE.read_text()), default=str) + "\n")
+    output = tmp_path / "out.jsonl"
+    result = runner.invoke(cli, ["batch", str(source), "-o", str(output), "--approved-only", "--workers", "1",
+                                 "--kb", str(mini_kb_root)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(batch.summary_path(output).read_text())
+    assert summary["patterns"] == {"(none)": 1} and summary["withheld_patterns"] == {PATTERN: 1}

@@ -28,7 +28,9 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     OUTPUT gets one line per case, in input order: the result document `evaluate --format json`
     gives, or an error line {"case_index", "case_id", "source", "error": {"kind", "message",
     "problems"}} with the message `evaluate` prints. A bad case never stops the batch. Counts by
-    pattern, by conclusion code and of errors go to OUTPUT.summary.json.
+    pattern, by conclusion code and of errors go to OUTPUT.summary.json; what produced the run
+    (mode, knowledge base, ledger head) to OUTPUT.run.json, which --resume checks. OUTPUT may not
+    be the input or inside an input folder, and its folder must exist.
     """
     from bmdkb.engine import batch as engine_batch
 

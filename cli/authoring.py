@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from bmdkb.engine import knowledge_base
+from bmdkb.engine import exitstatus, kbroot
 
-from .options import kb_option, load_kb
+from .options import decide, finish, kb_option, root_path
 
 
-def _root(kb_root) -> Path:
-    return Path(kb_root) if kb_root else knowledge_base.default_root()
+def _root(kb_root, write: bool = False) -> Path:
+    return root_path(kb_root, write=write)
 
 
 def _json(data) -> None:
@@ -23,9 +22,9 @@ def _json(data) -> None:
 # ---------------------------------------------------------------- lint
 
 
-@click.command()
+@click.command(epilog=exitstatus.epilog("lint"))
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
-              help="Exit 1 when a finding of this severity or worse is reported.")
+              help="Exit 3 when a finding of this severity or worse is reported.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--checks", "list_checks", is_flag=True, help="List the checks (id, severity, what it finds) and exit.")
 @click.option("--contract", "contract_file", type=click.Path(dir_okay=False, exists=True), default=None,
@@ -35,8 +34,7 @@ def _json(data) -> None:
 def lint(fail_on, fmt, list_checks, contract_file, kb_root):
     """Check the knowledge base for problems a rule author can fix, each with a check id and severity.
 
-    Works on a knowledge base that does not load. Exit status: 0 clean at --fail-on, 1 findings
-    at or above --fail-on, 2 no knowledge base at the given root.
+    Works on a knowledge base that does not load.
     """
     from bmdkb.engine.lint import CHECKS, SEVERITIES, failing, lint as run_lint
 
@@ -56,6 +54,7 @@ def lint(fail_on, fmt, list_checks, contract_file, kb_root):
             raise BmdkbError(Problem(contract_file, "codes", f"not a conclusion-code list: {exc}")) from None
     findings = run_lint(_root(kb_root), contract)
     bad = failing(findings, fail_on)
+    status = decide(exitstatus.FINDINGS if bad else exitstatus.OK)
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     if fmt == "json":
         _json({"findings": [f.to_dict() for f in findings], "counts": counts, "fail_on": fail_on, "passed": not bad})
@@ -65,14 +64,13 @@ def lint(fail_on, fmt, list_checks, contract_file, kb_root):
         verdict = "failed" if bad else "passed"
         click.echo(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: {counts['error']} error(s), "
                    f"{counts['warning']} warning(s), {counts['info']} info; lint {verdict} at --fail-on {fail_on}")
-    if bad:
-        sys.exit(1)
+    finish(status)
 
 
 # ---------------------------------------------------------------- test
 
 
-@click.command("test")
+@click.command("test", epilog=exitstatus.epilog("test"))
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--coverage", is_flag=True, help="Show per-rule results and coverage.")
 @click.option("--threshold", type=click.FloatRange(0, 100), default=None,
@@ -84,23 +82,24 @@ def test_command(paths, coverage, threshold, fmt, verbose, kb_root):
     """Run the rule tests (all, or the test files, rule files or folders in PATHS).
 
     A rule is covered when it fired in at least one case and was absent in at least one; with
-    PATHS, coverage counts the rules whose tests were selected. Exit status: 0 every expectation
-    held and coverage reached --threshold, 1 otherwise, 2 a bad test file or knowledge base.
+    PATHS, coverage counts the rules whose tests were selected.
     """
     from bmdkb.engine import rule_tests
 
+    from bmdkb.engine import kbcache
+
     root = _root(kb_root)
-    kb = load_kb(root)
+    kb = kbcache.load(root)
     files = rule_tests.load_test_files(root, paths or None, kb=kb)
     scope = sorted({f.rule for f in files}, key=list(kb.rules).index) if paths else None
     run = rule_tests.run(kb, files, rules=scope)
     ok = run.ok(threshold)
+    status = decide(exitstatus.OK if ok else exitstatus.FINDINGS)
     if fmt == "json":
         _json(_test_json(kb, run, threshold, ok))
     else:
         _test_text(kb, run, files, coverage, threshold, verbose)
-    if not ok:
-        sys.exit(1)
+    finish(status)
 
 
 def _failure_lines(kb, outcome) -> list[str]:
@@ -196,7 +195,7 @@ def _test_json(kb, run, threshold, ok) -> dict:
 # ---------------------------------------------------------------- release
 
 
-@click.command()
+@click.command(epilog=exitstatus.epilog("release"))
 @click.argument("version")
 @click.option("--note", default=None, help="A sentence for the changelog entry.")
 @kb_option
@@ -207,7 +206,10 @@ def release(version, note, kb_root):
     """
     from bmdkb.engine.release import CHANGELOG, MANIFEST, make_release
 
-    made = make_release(_root(kb_root), version, note)
+    root = _root(kb_root, write=True)
+    for written in ("knowledge/kb.yaml", MANIFEST, CHANGELOG):
+        kbroot.write_target(root, written)
+    made = make_release(root, version, note)
     click.echo(made.entry, nl=False)
     click.echo(f"wrote {MANIFEST} ({len(made.manifest['files'])} files, {len(made.manifest['rules'])} rules) "
                f"and {CHANGELOG}; digest {made.manifest['knowledge_base']['digest']}")
@@ -216,7 +218,7 @@ def release(version, note, kb_root):
 # ---------------------------------------------------------------- diff
 
 
-@click.command()
+@click.command(epilog=exitstatus.epilog("diff"))
 @click.argument("old")
 @click.argument("new")
 @click.option("--repo", type=click.Path(file_okay=False), default=None,

@@ -5,10 +5,13 @@ import sys
 
 import click
 
+from bmdkb.engine import exitstatus
+
+from . import escape
 from .options import kb_option, load_kb
 
 
-@click.command()
+@click.command(epilog=exitstatus.epilog("batch"))
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="JSON Lines file: one result document (or error line) per case, in input order.")
@@ -25,10 +28,9 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     OUTPUT gets one line per case, in input order: the result document `evaluate --format json`
     gives, or an error line {"case_index", "case_id", "source", "error": {"kind", "message",
     "problems"}} with the message `evaluate` prints. A bad case never stops the batch. Counts by
-    pattern, by conclusion code and of errors go to OUTPUT.summary.json.
-
-    Exit status: 0 every case evaluated; 2 some cases are bad input (see their error lines);
-    1 bmdkb failed on some case (a defect: please report it).
+    pattern, by conclusion code and of errors go to OUTPUT.summary.json; what produced the run
+    (mode, knowledge base, ledger head) to OUTPUT.run.json, which --resume checks. OUTPUT may not
+    be the input or inside an input folder, and its folder must exist.
     """
     from bmdkb.engine import batch as engine_batch
 
@@ -46,17 +48,17 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
                    err=True)
-        sys.exit(130)
+        sys.exit(exitstatus.INTERRUPTED)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(f"{summary['cases']} cases: {summary['results']} evaluated, {summary['errors']} errors "
                f"-> {output} (summary: {engine_batch.summary_path(output)})", err=True)
     for error in summary["first_errors"]:
-        click.echo(f"Error: case {error['case_index']}: {error['message']}", err=True)
+        click.echo(f"Error: case {error['case_index']}: {escape.text(error['message'])}", err=True)
     if summary["errors"] > len(summary["first_errors"]):
         click.echo(f"... and {summary['errors'] - len(summary['first_errors'])} more errors in {output}", err=True)
     if summary["defects"]:
-        sys.exit(1)
+        sys.exit(exitstatus.DEFECT)
     if summary["input_errors"]:
-        sys.exit(2)
+        sys.exit(exitstatus.BAD_INPUT)

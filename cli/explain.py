@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import click
 
-from bmdkb.engine import knowledge_base
+from bmdkb.engine import exitstatus, knowledge_base
 
 from . import explain_render, render
+from .options import kb_option, root_path
 
 
-@click.command()
+@click.command(epilog=exitstatus.epilog("explain"))
 @click.argument("case", type=click.Path(dir_okay=False))
 @click.argument("code")
 @click.option("--why-not", "why_not", is_flag=True,
@@ -17,9 +18,7 @@ from . import explain_render, render
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--audience", type=click.Choice(["clinician", "patient"]), default="clinician", show_default=True,
               help="Whose wording the conclusions are given in.")
-@click.option("--kb", "kb_root", envvar=knowledge_base.ENV_VAR, type=click.Path(file_okay=False), default=None,
-              help="Knowledge-base root (a folder holding knowledge/ and provenance/). Default: the shipped one, "
-                   f"or ${knowledge_base.ENV_VAR}.")
+@kb_option
 def explain(case, code, why_not, fmt, audience, kb_root):
     """Explain conclusion CODE for the patient CASE (a YAML or JSON file).
 
@@ -31,7 +30,7 @@ def explain(case, code, why_not, fmt, audience, kb_root):
     from bmdkb.engine.case_adapter import read_case
     from bmdkb.engine.evaluate import Evaluator
 
-    kb = knowledge_base.load(kb_root)
+    kb = knowledge_base.load(root_path(kb_root))
     engine_explain.check_code(kb, code)
     evaluator = Evaluator(kb)
     evaluation = evaluator.evaluate(read_case(case, case), case)

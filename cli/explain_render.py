@@ -9,6 +9,8 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
+from . import escape
+
 WIDTH = 100
 MARK = {"satisfied": "✓", "not satisfied": "✗", "unknown": "?"}
 LEGEND = "✓ satisfied   ✗ not satisfied   ? unknown: the case does not record what would settle it"
@@ -270,7 +272,7 @@ def outline(doc: dict, audience: str = "clinician", code=lambda s: s) -> list[Li
 
 def text(doc: dict, audience: str = "clinician") -> str:
     out = []
-    for line in outline(doc, audience):
+    for line in outline(escape.deep(doc, escape.text), audience):
         if line.style == "blank":
             out.append("")
             continue
@@ -283,9 +285,24 @@ def text(doc: dict, audience: str = "clinician") -> str:
     return "\n".join(out) + "\n"
 
 
+_CODE_START, _CODE_END = "\x00", "\x01"  # cannot occur in a text-escaped string
+
+
+def _markdown_line(text: str) -> str:
+    """Escape a line built from the outline: literal text outside code spans, code spans inside."""
+    pieces = []
+    for n, part in enumerate(text.split(_CODE_START)):
+        code, _, rest = part.partition(_CODE_END) if n else ("", "", part)
+        if n:
+            pieces.append(escape.code(code))
+        pieces.append(escape.markdown(rest))
+    return "".join(pieces)
+
+
 def markdown(doc: dict, audience: str = "clinician") -> str:
     out = []
-    for line in outline(doc, audience, code=lambda s: f"`{s}`"):
+    for line in outline(escape.deep(doc, escape.text), audience, code=lambda s: f"{_CODE_START}{s}{_CODE_END}"):
+        line = Line(line.depth, _markdown_line(line.text), line.mark, line.style)
         mark = f"{line.mark} " if line.mark else ""
         if line.style == "title":
             out += [f"### {line.text}", ""]

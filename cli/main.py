@@ -6,32 +6,46 @@ import sys
 
 import click
 
+from bmdkb.engine import exitstatus
 from bmdkb.engine.errors import BmdkbError
 
-from . import render
-from .options import kb_option, load_kb
+from . import escape, render
+from .options import decided_status, kb_option, load_kb
 
 
 class _Group(click.Group):
-    """Maps errors to the contract's exit status: 2 for bad input or a bad
-    knowledge base (the message names file and field), 1 for a program defect."""
+    """Maps errors to the exit statuses of engine/exitstatus.py: 2 for bad input or a bad
+    knowledge base (the message names file and field), 1 for a program defect, and the status
+    the command decided (findings stay 3) when the reader of its output went away."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            value = super().invoke(ctx)
+            sys.stdout.flush()  # a broken pipe shows here, while the status can still be chosen
+            return value
         except BmdkbError as exc:
             for line in str(exc).splitlines():
-                click.echo(f"Error: {line}", err=True)
+                click.echo(f"Error: {escape.text(line)}", err=True)
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, nothing is wrong
-            sys.stderr = sys.stdout = open(os.devnull, "w")
-            ctx.exit(0)
+        except BrokenPipeError:  # the reader went away (`| head`): stop, keeping the status already decided
+            _silence_stdout()
+            ctx.exit(decided_status(ctx))
         except Exception as exc:  # a defect: short message, no traceback dump
-            click.echo(f"bmdkb: internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(f"bmdkb: internal error: {type(exc).__name__}: {escape.text(str(exc))}", err=True)
             click.echo("This is a defect of bmdkb; please report it with the command you ran.", err=True)
-            ctx.exit(1)
+            ctx.exit(exitstatus.DEFECT)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail (and turn the status into 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's stream)
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -44,7 +58,7 @@ def cli():
     """
 
 
-@cli.command()
+@cli.command(epilog=exitstatus.epilog("evaluate"))
 @click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
@@ -80,7 +94,7 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
     click.echo("\n".join(pieces), nl=False)
 
 
-@cli.command()
+@cli.command(epilog=exitstatus.epilog("validate"))
 @click.argument("cases", nargs=-1, type=click.Path(dir_okay=False))
 @kb_option
 def validate(cases, kb_root):
@@ -103,8 +117,8 @@ def validate(cases, kb_root):
             problems.extend(exc.problems)
     if problems:
         for problem in problems:
-            click.echo(f"Error: {problem}", err=True)
-        sys.exit(2)
+            click.echo(f"Error: {escape.text(problem)}", err=True)
+        sys.exit(exitstatus.BAD_INPUT)
 
 
 # Command groups kept in their own modules (one job each).
@@ -124,7 +138,14 @@ cli.add_command(batch)
 
 
 def main():
-    cli(prog_name="bmdkb")
+    try:
+        cli(prog_name="bmdkb")
+    except SystemExit as exc:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # output cut short after the status was decided: keep that status
+            _silence_stdout()
+        raise exc
 
 
 if __name__ == "__main__":

@@ -7,12 +7,16 @@ import textwrap
 
 from bmdkb.engine.case_adapter import summary_lines
 
+from . import escape
+
 WIDTH = 100
 INDENT = "      "
 
 
 def to_json(document) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    """The document as JSON; the encoder escapes C0 controls, and C1 controls and direction
+    overrides (legal raw in JSON) are written as \\u escapes too, so none reaches a terminal."""
+    return escape.json_text(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
 def wrap(text: str, indent: str, width: int = WIDTH) -> list[str]:
@@ -53,10 +57,38 @@ def banner(result: dict) -> list[str]:
     if cautioned:
         lines.append(f"Caution: {cautioned} of {len(result['conclusions'])} conclusions rest on content not yet "
                      "approved by the editorial board. Use them with care.")
-    if result["summary"]["withheld"]:
-        lines.append(f"Approved-only mode: {result['summary']['withheld']} conclusions resting on unapproved "
-                     "content were withheld.")
+    summary = result["summary"]
+    if summary["withheld"]:
+        rules = {r["id"]: r for w in summary.get("withheld_conclusions", []) for r in w["unapproved_rules"]}
+        statuses = sorted({r["status"] for r in rules.values()})
+        facts = summary.get("withheld_facts", 0)
+        lines.append(f"Approved-only mode: {summary['withheld']} conclusions resting on unapproved content were "
+                     f"withheld{f' (and {facts} facts those rules derived)' if facts else ''}. They rest on "
+                     f"{len(rules)} rule{'s' if len(rules) != 1 else ''} the editorial board has not approved "
+                     f"(status {', '.join(statuses) or 'unknown'}); each is listed under Withheld below.")
     return lines
+
+
+def _rules_text(withheld: dict) -> str:
+    return ", ".join(f"{r['id']} v{r['version']} ({r['status']})" for r in withheld["unapproved_rules"])
+
+
+def withheld_patterns(result: dict) -> list[dict]:
+    return [w for w in result["summary"].get("withheld_conclusions", []) if w["kind"] == "pattern"]
+
+
+def no_pattern_lines(result: dict) -> list[str]:
+    """What the pattern section says when it shows no pattern: withheld (and why) is not absent."""
+    held = withheld_patterns(result)
+    if not held:
+        return ["No pattern concluded for this case."]
+    return [f"Pattern withheld (approved-only mode): {w['code']} was concluded for this case but is not shown "
+            f"because it rests on rules not yet approved: {_rules_text(w)}." for w in held]
+
+
+def withheld_lines(result: dict) -> list[str]:
+    return [f"{w['code']} ({w['kind']}): rests on {_rules_text(w)}"
+            for w in result["summary"].get("withheld_conclusions", [])]
 
 
 def _qualifier(c: dict) -> str:
@@ -80,6 +112,9 @@ def sections(result: dict, kb):
 
 
 def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
+    result = escape.deep(result, escape.text)  # every string: one piece of one line, no control codes
+    if explain is not None:
+        explain = (lambda why: lambda c: escape.text(why(c)))(explain)
     kbinfo = result["knowledge_base"]
     out = [f"Case {result['case_id']}  ·  knowledge base {kbinfo['name']} {kbinfo['version']}  ·  mode {result['mode']}"]
     for line in source_lines(result, kb) + banner(result):
@@ -89,7 +124,8 @@ def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
         if stage["kind"] == "pattern":
             out += [f"  {line}" for line in summary_lines(result["facts"])]
             if not items:
-                out.append("  No pattern concluded for this case.")
+                for line in no_pattern_lines(result):
+                    out += wrap(line, "  ", WIDTH)
         for c in items:
             caution = f"  [{c['caution']}]" if "caution" in c else ""
             out.append(f"  * {c['code']}{_qualifier(c)}{caution}")
@@ -103,10 +139,20 @@ def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
                 out += wrap(f"Why: {explain(c)}", INDENT)
             for citation in c["citations"]:
                 out += wrap(f"Cited: {citation_line(citation, kb)}", INDENT)
+    held = withheld_lines(result)
+    if held:
+        out += ["", "WITHHELD IN APPROVED-ONLY MODE (not approved by the editorial board)"]
+        for line in held:
+            out += textwrap.wrap(line, width=WIDTH, initial_indent="  * ", subsequent_indent=INDENT,
+                                 break_long_words=False, break_on_hyphens=False)
     return "\n".join(out) + "\n"
 
 
 def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str:
+    facts = escape.deep(result["facts"], escape.text)  # shown in a code block: only control codes matter
+    result = escape.deep(result, escape.markdown)     # literal text: no HTML, no links, one line per field
+    if explain is not None:
+        explain = (lambda why: lambda c: escape.markdown(why(c)))(explain)
     kbinfo = result["knowledge_base"]
     out = [f"## DXA interpretation: case {result['case_id']}", "",
            f"Knowledge base **{kbinfo['name']} {kbinfo['version']}** (`{kbinfo['digest'][:19]}…`), "
@@ -117,9 +163,9 @@ def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str
     for stage, items in sections(result, kb):
         out += ["", f"### {stage['title']}", ""]
         if stage["kind"] == "pattern":
-            out += ["```"] + summary_lines(result["facts"]) + ["```", ""]
+            out += ["```"] + summary_lines(facts) + ["```", ""]
             if not items:
-                out.append("No pattern concluded for this case.")
+                out += no_pattern_lines(result)
         for c in items:
             caution = f" — *{c['caution']}*" if "caution" in c else ""
             out.append(f"- **{c['code']}**{_qualifier(c)}{caution}: {statement(c, audience)}")
@@ -129,4 +175,8 @@ def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str
                 out.append(f"  - Why: {explain(c)}")
             for citation in c["citations"]:
                 out.append(f"  - Cited: {citation_line(citation, kb)}")
+    held = withheld_lines(result)
+    if held:
+        out += ["", "### Withheld in approved-only mode (not approved by the editorial board)", ""]
+        out += [f"- {line}" for line in held]
     return "\n".join(out) + "\n"

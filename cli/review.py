@@ -8,15 +8,18 @@ from pathlib import Path
 
 import click
 
-from bmdkb.engine import governance, knowledge_base, ledger
+from bmdkb.engine import exitstatus, governance, kbroot, knowledge_base, ledger
 from bmdkb.engine.errors import Problem
+
+from . import escape
+from .options import decide, finish, root_path
 
 WIDTH = 100
 
-# The same option as cli/main.py's, declared here so this module imports on its own.
 kb_option = click.option(
     "--kb", "kb_root", envvar=knowledge_base.ENV_VAR, type=click.Path(file_okay=False), default=None,
-    help=f"Knowledge-base root (its ledger is written there). Default: the shipped one, or ${knowledge_base.ENV_VAR}.")
+    help=f"Knowledge-base root (its ledger is written there). Default: ${knowledge_base.ENV_VAR}, else the current "
+         "directory when it is a knowledge-base root; decisions are never written into the installed package.")
 by_option = click.option("--by", required=True, help="Name of the person making the decision.")
 note_option = click.option("--note", default=None, help="What was decided and why (required to request changes "
                                                          "or retire).")
@@ -30,10 +33,10 @@ def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[st
 
 
 def _echo_lines(lines: list[str]) -> None:
-    click.echo("\n".join(lines))
+    click.echo(escape.lines("\n".join(lines)))  # names and notes are input: no control codes reach the terminal
 
 
-@click.group()
+@click.group(epilog=exitstatus.epilog("review"))
 def review():
     """Editorial review: statuses, decisions and the audit trail.
 
@@ -61,8 +64,17 @@ def _report(outcome: governance.Outcome) -> None:
     _echo_lines(lines)
 
 
+def _load_for_writing(kb_root):
+    """The knowledge base whose ledger a decision is written to: a root the user named, not the
+    installed package, and a ledger (and its lock) that do not lead outside it."""
+    root = root_path(kb_root, write=True)
+    kbroot.write_target(root, ledger.LEDGER_FILE)
+    kbroot.write_target(root, str(Path(ledger.LEDGER_FILE).with_name(f".{Path(ledger.LEDGER_FILE).name}.lock")))
+    return knowledge_base.load(root)
+
+
 def _record(kb_root, action: str, rule_id: str, by: str, note, coi=None, review_by=None) -> None:
-    kb = knowledge_base.load(kb_root)
+    kb = _load_for_writing(kb_root)
     _report(governance.decide(kb, action, rule_id, by, note=note, coi=coi, review_by=review_by))
 
 
@@ -80,18 +92,18 @@ def submit(rule_id, every, by, note, kb_root):
     if not every:
         _record(kb_root, "submit", rule_id, by, note)
         return
-    kb = knowledge_base.load(kb_root)
+    kb = _load_for_writing(kb_root)
     outcomes, skipped = governance.submit_all(kb, by, note)
     for repair in (outcomes[0].repairs if outcomes else []):
         click.echo(f"Note: {repair}", err=True)
     for outcome in outcomes:
-        click.echo(f"{outcome.entry['rule']} v{outcome.entry['rule_version']}: submitted "
-                   f"(ledger entry {outcome.entry['seq']})")
+        click.echo(escape.text(f"{outcome.entry['rule']} v{outcome.entry['rule_version']}: submitted "
+                               f"(ledger entry {outcome.entry['seq']})"))
     summary = f"Submitted {len(outcomes)} of {len(kb.rules)} rules by {governance.person(by)}"
     if skipped:
         summary += f"; {len(skipped)} left as they are (" + ", ".join(
             f"{n} {label}" for label, n in sorted(Counter(skipped.values()).items())) + ")"
-    click.echo(summary + ".")
+    click.echo(escape.text(summary + "."))
 
 
 @review.command()
@@ -222,11 +234,11 @@ def _dashboard_text(board: dict) -> str:
 def status(fmt, kb_root):
     """The board's dashboard: counts by status, what waits for whom and since when, approvals
     lapsing or lapsed, and rules changed since their approval."""
-    board = governance.dashboard(knowledge_base.load(kb_root))
+    board = governance.dashboard(knowledge_base.load(root_path(kb_root)))
     if fmt == "json":
-        click.echo(json.dumps(board, indent=2, ensure_ascii=False))
+        click.echo(escape.json_text(json.dumps(board, indent=2, ensure_ascii=False)))
     else:
-        click.echo(_dashboard_text(board), nl=False)
+        click.echo(escape.lines(_dashboard_text(board)), nl=False)
 
 
 # ---------------------------------------------------------------- audit log and verification
@@ -249,14 +261,14 @@ def _entry_lines(e: dict) -> list[str]:
 @kb_option
 def log(rule_id, fmt, kb_root):
     """The decisions recorded in the ledger, oldest first (only RULE's when given)."""
-    kb = knowledge_base.load(kb_root)
+    kb = knowledge_base.load(root_path(kb_root))
     reading = ledger.read(governance.ledger_path(kb))
     entries = [e for e in reading.entries if rule_id is None or e["rule"] == rule_id]
     if rule_id and rule_id not in kb.rules and not entries:
         raise governance.ReviewError(Problem(rule_id, "", "no rule with this id in the knowledge base, and no "
                                                           "decision about it in the ledger"))
     if fmt == "json":
-        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        click.echo(escape.json_text(json.dumps(entries, indent=2, ensure_ascii=False)))
     elif not entries:
         click.echo(f"{rule_id}: no decisions recorded (status draft)" if rule_id else
                    f"{ledger.LEDGER_FILE}: no decisions recorded")
@@ -270,18 +282,21 @@ def log(rule_id, fmt, kb_root):
                                                               "not shown)"))
 
 
-@review.command()
+@review.command(epilog=exitstatus.epilog("review verify"))
 @click.option("--head", "expect_head", default=None, metavar="HASH",
               help="A head hash recorded earlier (e.g. at a release): fail if the ledger no longer contains it, "
                    "which catches entries deleted from the end.")
 @kb_option
 def verify(expect_head, kb_root):
-    """Check the ledger's hash chain; name the first edited, deleted or reordered entry (exit 2)."""
-    root = knowledge_base.default_root() if kb_root is None else kb_root
+    """Check the ledger's hash chain; name the first edited, deleted or reordered entry."""
+    root = root_path(kb_root)
     reading = ledger.verify(Path(root) / ledger.LEDGER_FILE, expect_head=expect_head)
     if not reading.ok:
+        decide(exitstatus.FINDINGS)
         intact = f" (entries 1 to {len(reading.entries)} are intact)" if reading.entries else ""
-        raise ledger.LedgerError(Problem(reading.display, "", reading.broken.message + intact))
+        problem = Problem(reading.display, "", reading.broken.message + intact)
+        click.echo(f"Error: {problem}", err=True)
+        finish(exitstatus.FINDINGS)
     if reading.entries:
         click.echo(f"{reading.display}: {len(reading.entries)} entries, hash chain intact")
         click.echo(f"head {reading.head}")

@@ -42,6 +42,32 @@ class _Approval:
     def firing(self, firing) -> bool:
         return self.rule(firing.rule) and all(self.fact(m["id"]) for m in firing.matched.values())
 
+    # -- why something is not approved: the unapproved rules it rests on ----------------------------
+    def fact_blockers(self, fact_id: str) -> frozenset:
+        key = ("blockers", fact_id)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = frozenset()  # cycle guard, as above
+        if fact_id.startswith("conclusion:"):
+            found = self.code_blockers(_ref(fact_id))
+        elif fact_id in self.asserted:
+            fact = self.asserted[fact_id]
+            found = frozenset([] if self.rule(fact.rule) else [fact.rule]).union(
+                *(self.fact_blockers(b) for b in fact.because))
+        else:
+            found = frozenset()
+        self.memo[key] = found
+        return found
+
+    def firing_blockers(self, firing) -> frozenset:
+        own = frozenset([] if self.rule(firing.rule) else [firing.rule])
+        return own.union(*(self.fact_blockers(m["id"]) for m in firing.matched.values()))
+
+    def code_blockers(self, code: str) -> frozenset:
+        """The unapproved rules behind the firing of ``code`` that rests on the fewest of them."""
+        options = [self.firing_blockers(f) for f in self.firings_by_code.get(code, [])]
+        return min(options, key=lambda b: (len(b), sorted(b))) if options else frozenset()
+
 
 def _orders(kb) -> tuple[dict, dict]:
     """(rule id -> position in the knowledge base, kind -> stage position, as kb.stage_index gives it)."""
@@ -72,24 +98,41 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
     conclusions.sort(key=lambda c: (stage_order.get(c["kind"], no_stage), c["code"]))
 
     shown_facts = [f.to_dict() for f in facts]
+    withheld_facts = 0
     for fact in asserted:
         if fact.type != "conclusion":
+            if approved_only and not approval.fact(fact.id):
+                withheld_facts += 1  # derived by (or from) a rule not approved: not shown in approved-only mode
+                continue
             out = fact.to_dict()
             out["because"] = [_ref(b) for b in fact.because]
             shown_facts.append(out)
+    summary = {
+        "patterns": [c["code"] for c in conclusions if c["kind"] == "pattern"],
+        "conclusions": len(conclusions),
+        "withheld": len(withheld),
+        "withheld_codes": sorted(withheld),
+    }
+    if approved_only:
+        summary["withheld_conclusions"] = [_withheld(kb, code, approval, statuses) for code in sorted(withheld)]
+        summary["withheld_facts"] = withheld_facts
     return {
         "case_id": case_id,
         "knowledge_base": {"name": kb.meta["name"], "version": kb.release, "digest": kb.digest},
         "mode": "approved-only" if approved_only else "preview",
         "facts": shown_facts,
         "conclusions": conclusions,
-        "summary": {
-            "patterns": [c["code"] for c in conclusions if c["kind"] == "pattern"],
-            "conclusions": len(conclusions),
-            "withheld": len(withheld),
-            "withheld_codes": sorted(withheld),
-        },
+        "summary": summary,
     }
+
+
+def _withheld(kb, code: str, approval: _Approval, statuses) -> dict:
+    """A conclusion approved-only mode withheld: its code and kind, and the unapproved rules it rests on."""
+    rules = sorted(approval.code_blockers(code), key=list(kb.rules).index)
+    kind = next(r.kind for r in kb.rules_concluding(code))
+    return {"code": code, "kind": kind,
+            "unapproved_rules": [{"id": r, "version": kb.rules[r].version, "status": statuses[r].status}
+                                 for r in rules]}
 
 
 def _conclusion(kb, code, code_firings, statuses, approval, rule_order) -> dict:

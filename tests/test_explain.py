@@ -446,7 +446,7 @@ def test_markdown_form_is_a_note_to_paste(mini_kb_root, runner):
     assert lines[0] == "### Explanation for case demo-001: `pattern.spine_up_hip_down`"
     assert "**Why `pattern.spine_up_hip_down` (pattern, considered)**" in lines
     assert "- *The spine rose and the hip fell significantly.*" in lines
-    assert ("        - ✓ total hip absolute change -0.032 g/cm2 <= -1 LSC = -0.025 g/cm2 (-1.28 LSC); "
+    assert ("        - ✓ total hip absolute change -0.032 g/cm2 &lt;= -1 LSC = -0.025 g/cm2 (-1.28 LSC); "
             "parameter significance_threshold_lsc × -1") in lines
     assert "          - `scans[1].sites.total_hip`: `bmd_g_cm2` = 0.749, `t_score` = -1.9, `side` = left" in lines
     assert ("  - > “this likely indicates a differential response to treatment” (`discordant-bmd-article`, "

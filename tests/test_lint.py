@@ -309,14 +309,14 @@ def test_cli_fail_on_decides_whether_warnings_fail(runner, akb, tmp_path):
     assert passed.exit_code == 0
     assert passed.output == line + "1 finding: 0 error(s), 1 warning(s), 0 info; lint passed at --fail-on error\n"
     failed = runner.invoke(cli, args + ["--fail-on", "warning"])
-    assert failed.exit_code == 1
+    assert failed.exit_code == 3  # findings (engine/exitstatus.py)
     assert failed.output == line + "1 finding: 0 error(s), 1 warning(s), 0 info; lint failed at --fail-on warning\n"
 
 
-def test_cli_errors_exit_1_and_json_lists_findings(runner, akb, tmp_path):
+def test_cli_errors_exit_3_and_json_lists_findings(runner, akb, tmp_path):
     edit(akb / CHK, '"Review fall risk factors"', '"Review the fall risk"')
     result = runner.invoke(cli, ["lint", "--kb", str(akb), "--contract", write_contract(tmp_path), "--format", "json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     doc = json.loads(result.output)
     assert doc["passed"] is False and doc["counts"] == {"error": 2, "warning": 0, "info": 0}
     assert [(f["check"], f["field"]) for f in doc["findings"]] == [("citation-unverified", "citations"),

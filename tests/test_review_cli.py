@@ -33,10 +33,14 @@ def ok(result) -> str:
     return result.stdout
 
 
-def refused(result) -> str:
-    assert result.exit_code == 2, result.output
+def refused(result, status=2) -> str:
+    assert result.exit_code == status, result.output
     assert result.stdout == ""
     return result.stderr
+
+
+def failed_verification(result) -> str:
+    return refused(result, status=3)  # findings (engine/exitstatus.py), not bad input
 
 
 def ledger_bytes(root):
@@ -223,12 +227,12 @@ def test_verify_passes_then_names_the_tampered_entry(review, mini_kb_root):
     path = mini_kb_root / ledger.LEDGER_FILE
     rows = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join(rows[:6] + rows[7:]))  # entry 7 deleted
-    assert refused(review("verify")) == (
+    assert failed_verification(review("verify")) == (
         "Error: provenance/review-ledger.jsonl: line 7 holds entry 8, not entry 7: entries before it were deleted, "
         "inserted or reordered (entries 1 to 6 are intact)\n")
     path.write_bytes(b"".join(rows[:-1]))  # the last entry deleted: only the recorded head shows it
     assert ok(review("verify")).startswith("provenance/review-ledger.jsonl: 11 entries, hash chain intact")
-    assert refused(review("verify", "--head", head)) == (
+    assert failed_verification(review("verify", "--head", head)) == (
         f"Error: provenance/review-ledger.jsonl: no entry has the recorded head hash {head}: entries at the end "
         "were deleted, or the ledger was rewritten (entries 1 to 11 are intact)\n")
 
@@ -315,7 +319,8 @@ def test_concurrent_review_commands_all_land(mini_kb_root):
     winner = reviewers[[code for code, _, _ in results].index(0)]
     for code, _, err in results:
         if code == 2:
-            assert err == (f"Error: {RULE}: cannot start review: it is already under review (started by {winner} "
+            assert err == (f"knowledge base: {mini_kb_root} (from $BMDKB_KB)\n"
+                           f"Error: {RULE}: cannot start review: it is already under review (started by {winner} "
                            "on 2026-03-01)\n")
 
     reading = ledger.verify(mini_kb_root / ledger.LEDGER_FILE)

@@ -211,7 +211,7 @@ def test_cli_failing_expectation_prints_a_diff_and_why_not(runner, akb):
          "      fires: [pattern.spine_up_hip_down, check.fall_risk]")
     edit(akb / PAT_TESTS, "{pattern.spine_up_hip_down: considered}", "{pattern.spine_up_hip_down: supported}")
     result = runner.invoke(cli, ["test", "--kb", str(akb)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert result.output == (
         f"FAIL {CHK_TESTS} cases[1] (fracture risk recorded as high)\n"
         "  - check.fall_risk   expected, not concluded\n"
@@ -224,10 +224,10 @@ def test_cli_failing_expectation_prints_a_diff_and_why_not(runner, akb):
         "6 cases in 4 test files: 4 passed, 2 failed, 0 skipped\n")
 
 
-def test_cli_coverage_below_threshold_exits_1(runner, akb):
+def test_cli_coverage_below_threshold_exits_3(runner, akb):
     (akb / "knowledge/rules/measurement/measurement.significant_decrease.test.yaml").unlink()
     result = runner.invoke(cli, ["test", "--kb", str(akb), "--threshold", "90"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert result.output == (
         "4 cases in 3 test files: 4 passed, 0 failed, 0 skipped\n"
         "coverage: 3 of 4 rules fired in at least one case and were absent in at least one (75.0%)\n"

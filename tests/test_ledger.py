@@ -7,6 +7,7 @@ import multiprocessing
 import os
 
 import pytest
+from filelock import FileLock, Timeout
 
 from bmdkb.engine import ledger
 from bmdkb.engine.ledger import LedgerError
@@ -260,6 +261,34 @@ def test_a_crash_in_the_middle_of_write_leaves_a_valid_ledger(path, monkeypatch)
 
 
 # ---------------------------------------------------------------- several processes at once
+
+def _try_lock(path, results):
+    try:
+        with FileLock(ledger.lock_path(path), timeout=0):
+            results.put("acquired")
+    except Timeout:
+        results.put("held by another process")
+
+
+def test_a_writer_holds_the_lock_against_other_processes(path):
+    """Deterministic half of the concurrency test: while a session is open, another process
+    cannot take the ledger's lock; once it ends, it can."""
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+
+    def attempt():
+        child = ctx.Process(target=_try_lock, args=(path, results))
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        return results.get(timeout=10)
+
+    with ledger.writing(path) as session:
+        session.append(fields(0))
+        assert attempt() == "held by another process"
+    assert attempt() == "acquired"
+    assert len(ledger.verify(path).entries) == 1
+
 
 def _worker(path, who, count, barrier):
     barrier.wait()

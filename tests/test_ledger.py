@@ -13,6 +13,8 @@ from bmdkb.engine import ledger
 from bmdkb.engine.ledger import LedgerError
 
 DIGEST = "sha256:" + "ab" * 32
+# fork where it exists (Linux, macOS); Windows has only spawn (the workers are module-level for it)
+START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def fields(i: int, who: str = "Dr Ada Reviewer") -> dict:
@@ -273,7 +275,7 @@ def _try_lock(path, results):
 def test_a_writer_holds_the_lock_against_other_processes(path):
     """Deterministic half of the concurrency test: while a session is open, another process
     cannot take the ledger's lock; once it ends, it can."""
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context(START_METHOD)
     results = ctx.Queue()
 
     def attempt():
@@ -299,7 +301,7 @@ def _worker(path, who, count, barrier):
 
 def test_concurrent_writers_lose_nothing(path):
     writers, count = 6, 15
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context(START_METHOD)
     barrier = ctx.Barrier(writers)
     procs = [ctx.Process(target=_worker, args=(path, f"Writer {w}", count, barrier)) for w in range(writers)]
     for p in procs:

@@ -13,8 +13,9 @@ from bmdkb.engine import ledger
 from bmdkb.engine.ledger import LedgerError
 
 DIGEST = "sha256:" + "ab" * 32
-# fork where it exists (Linux, macOS); Windows has only spawn (the workers are module-level for it)
-START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+# spawn, not fork: it exists on every platform, and forking a process that already runs threads
+# (left by earlier tests, e.g. Dask's) can deadlock the child. The workers are module-level for it.
+START_METHOD = "spawn"
 
 
 def fields(i: int, who: str = "Dr Ada Reviewer") -> dict:

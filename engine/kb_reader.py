@@ -226,8 +226,12 @@ def _sources(r: _Reader, folder: Path) -> dict:
             continue
         r.files[r.rel(text_path)] = sha256_bytes(raw)
         if sha256_bytes(raw) != meta["sha256"]:
+            why = ""
+            if b"\r\n" in raw and sha256_bytes(raw.replace(b"\r\n", b"\n")) == meta["sha256"]:
+                why = (f": {r.rel(text_path)} has CRLF line endings, so it was converted on checkout or by an "
+                       "editor; restore its exact bytes (.gitattributes keeps registered sources -text)")
             r.reading.add("source-text-mismatch", rel, "sha256",
-                          f"the text file's sha256 is {sha256_bytes(raw)}, not the registered {meta['sha256']}")
+                          f"the text file's sha256 is {sha256_bytes(raw)}, not the registered {meta['sha256']}{why}")
             continue
         sources[meta["id"]] = Source(meta["id"], meta, raw.decode("utf-8"), rel)
     return sources

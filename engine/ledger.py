@@ -7,10 +7,11 @@ inserting or reordering any entry therefore breaks the chain at that entry, and 
 names it. Deleting entries at the very end leaves a shorter chain that is still whole; that
 is caught only against a head hash recorded elsewhere (`verify(expect_head=...)`).
 
-Writing. A writer takes an exclusive flock on a lock file next to the ledger
-(`.review-ledger.jsonl.lock`), reads and verifies the ledger under the lock, lets the caller
-decide, then appends its lines with a single write() on a file opened O_APPEND and fsyncs
-it. Deciding and appending under one lock is what keeps two simultaneous decisions about
+Writing. A writer takes an exclusive lock on a lock file next to the ledger
+(`.review-ledger.jsonl.lock`, through the `filelock` library: flock on POSIX, msvcrt on
+Windows, so no platform-only module is imported here), reads and verifies the ledger under
+the lock, lets the caller decide, then appends its lines with a single write() on a file
+opened O_APPEND and fsyncs it. Deciding and appending under one lock is what keeps two simultaneous decisions about
 the same rule from both passing their checks. Readers take no lock: they only ever see
 whole lines plus, at worst, part of a line being written, which they treat as below.
 
@@ -24,12 +25,13 @@ without its newline (a torn tail):
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock
 
 from . import schemas
 from .errors import BmdkbError, Problem
@@ -183,20 +185,21 @@ def writing(path: Path, display: str = LEDGER_FILE):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(f".{path.name}.lock")
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            reading = read(path, display)
-            if not reading.ok:
-                raise LedgerError(Problem(display, "", f"{reading.broken.message}; nothing was recorded "
-                                                       "(run `bmdkb review verify`)"))
-            session = Session(reading)
-            yield session
-            if session.pending:
-                _commit(path, reading, session)
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    with FileLock(lock_path(path)):  # blocks until no other writer, in any process, holds it
+        reading = read(path, display)
+        if not reading.ok:
+            raise LedgerError(Problem(display, "", f"{reading.broken.message}; nothing was recorded "
+                                                   "(run `bmdkb review verify`)"))
+        session = Session(reading)
+        yield session
+        if session.pending:
+            _commit(path, reading, session)
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file every writer of the ledger at ``path`` takes."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
 
 
 def _commit(path: Path, reading: Reading, session: Session) -> None:
@@ -215,7 +218,8 @@ def _commit(path: Path, reading: Reading, session: Session) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    if created:  # make the new file's directory entry durable too
+    if created and os.name == "posix":  # make the new file's directory entry durable too (POSIX only:
+        # Windows cannot open a directory as a file, and NTFS journals the entry itself)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

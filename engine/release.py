@@ -148,11 +148,13 @@ def make_release(root, version: str, note: str | None = None, today: dt.date | N
 
     Refused (nothing written) when the version is not greater than the current
     release's, or when lint reports errors (among them a rule whose content
-    changed without a version bump)."""
+    changed without a version bump). The release date is ``today``, else the date of the
+    governance clock (``$BMDKB_NOW``, else the system clock, in UTC)."""
+    from .governance import clock
     from .lint import failing, lint
 
     root = Path(root)
-    today = today or dt.date.today()
+    today = today or clock().date()
     semver(version)
     previous = read_manifest(root)
     if previous is not None and semver(version) <= semver(previous["release"]):

@@ -13,9 +13,17 @@ from click.testing import CliRunner
 from bmdkb.engine import knowledge_base
 from bmdkb.engine.evaluate import Evaluator
 
-# Tests load knowledge bases fresh (several patch the loader); the on-disk cache of
-# checked knowledge bases has its own tests in test_fast_paths.py. Subprocesses inherit this.
-os.environ.setdefault("BMDKB_NO_CACHE", "1")
+# The suite must give the same verdict in any environment, so the variables that change what
+# bmdkb does are neutralised here, for the whole session and every subprocess it starts:
+#   BMDKB_KB    would point every command without --kb at another knowledge base
+#               (test_cli.py::test_kb_option_and_environment_variable sets it on purpose);
+#   BMDKB_NOW   would move the governance clock (tests that need a clock set it or pass `now`);
+#   BMDKB_CACHE_DIR / BMDKB_NO_CACHE: tests load knowledge bases fresh (several patch the loader);
+#               the on-disk cache has its own tests in test_fast_paths.py, in a tmp folder.
+NEUTRALISED = ("BMDKB_KB", "BMDKB_NOW", "BMDKB_CACHE_DIR")
+for _name in NEUTRALISED:
+    os.environ.pop(_name, None)
+os.environ["BMDKB_NO_CACHE"] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

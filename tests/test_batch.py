@@ -149,22 +149,55 @@ def test_resume_after_a_torn_write_gives_the_uninterrupted_bytes(tmp_path, runne
     assert summary == dict(expected_summary, input=str(source))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe and process groups (POSIX)")
 def test_resume_after_kill_gives_the_uninterrupted_bytes(tmp_path, runner):
+    """Killed at a deterministic point: the input is a named pipe fed 10.5 chunks of cases and
+    never closed, so the run can write exactly 10 chunks and must then wait, holding half a
+    chunk it has read but not written. It is killed once those 10 chunks are on disk (a bounded
+    poll: the deadline only stops a hang; no sleep decides where the kill lands)."""
     source = tmp_path / "in.jsonl"
-    write_cases(source, generate.generate(3000, seed=5, bad=0.01))
+    cases = write_cases(source, generate.generate(1000, seed=5, bad=0.01))
     expected, expected_summary = _uninterrupted(tmp_path, source, runner)
+    data = source.read_bytes()
+    written, fed = 10 * batch.CHUNK, 10 * batch.CHUNK + batch.CHUNK // 2
+    assert len(cases) > fed and data.count(b"\n") == len(cases)  # one case per line, no blank lines
+    source.unlink()
+    os.mkfifo(source)  # the same name, so error lines name the same source as in `expected`
     output = tmp_path / "out.jsonl"
     process = subprocess.Popen(BMDKB + ["batch", str(source), "-o", str(output), "--workers", "1"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while (not output.exists() or output.stat().st_size < 200_000) and process.poll() is None \
-            and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # wait for the batch to open the pipe (opening it blocking would hang if it never did)
+            try:
+                pipe = os.open(source, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "batch never opened its input"
+                time.sleep(0.01)
+        os.set_blocking(pipe, True)
+        end = 0
+        for _ in range(fed):
+            end = data.index(b"\n", end) + 1
+        view = memoryview(data[:end])
+        while view:  # blocking writes: they return as the batch reads
+            view = view[os.write(pipe, view):]
+        prefix = expected[:sum(len(line) for line in expected.splitlines(keepends=True)[:written])]
+        while not (output.exists() and output.stat().st_size >= len(prefix)):
+            assert process.poll() is None and time.monotonic() < deadline, "the batch stopped or hung"
+            time.sleep(0.01)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        os.close(pipe)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     killed = output.read_bytes()
-    assert 0 < len(killed) < len(expected), "the run was not stopped midway"
-    assert expected.startswith(killed[:killed.rindex(b"\n") + 1])
+    assert killed == prefix, "the killed run must have written exactly its 10 complete chunks"
+    assert not batch.summary_path(output).exists()
+    source.unlink()
+    source.write_bytes(data)
     result = runner.invoke(cli, ["batch", str(source), "-o", str(output), "--resume", "--workers", "2"])
     assert result.exit_code == 2
     assert output.read_bytes() == expected

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from bmdkb.engine.case_adapter import case_to_facts, parse_case, read_case, validate_case
+from bmdkb.engine import schemas
+from bmdkb.engine.case_adapter import (_schema_valid, _semantic_problems, case_to_facts, parse_case, read_case,
+                                       validate_case)
 from bmdkb.engine.errors import CaseError
 
 from conftest import DEMO_CASE
@@ -31,7 +33,13 @@ def facts_of(case, type_):
 
 
 def test_demo_case_is_valid(demo):
-    validate_case(demo, "case.yaml", TODAY)
+    # Both the fast check that vouches for a case and the full schema validator with the semantic
+    # rules must accept it: a fast path that rejected nothing would pass a bare validate_case too.
+    assert _schema_valid(demo) is True
+    assert schemas.problems("case", demo, "case.yaml") == []
+    assert _semantic_problems(demo, "case.yaml", TODAY) == []
+    assert validate_case(demo, "case.yaml", TODAY) is None
+    assert len(facts_of(demo, "scan")) == len(demo["scans"]) == 2
 
 
 def test_bmd_in_mg_per_cm2_is_named_with_a_hint(demo):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 
 import pytest
 
@@ -347,13 +348,20 @@ citations:
         "name = degenerative_spine_changes", "value = true (it is false)"]
 
 
-def test_why_not_on_a_code_that_fired_says_so_and_shows_the_why(mini_kb_root, runner):
-    result = explain_cli(runner, "--kb", str(mini_kb_root), str(DEMO_CASE), PATTERN, "--why-not")
+def test_why_not_on_a_code_that_fired_says_so_and_shows_the_why(mini_kb_root, runner, tmp_path):
+    # The header names the case file as given, and a long path wraps onto more lines: so the case
+    # sits under a deliberately long path with spaces, and lines are found by content, not position.
+    case = tmp_path / ("a folder name long enough to wrap " * 3).strip() / "and one more with spaces" / "demo.yaml"
+    case.parent.mkdir(parents=True)
+    shutil.copy(DEMO_CASE, case)
+    result = explain_cli(runner, "--kb", str(mini_kb_root), str(case), PATTERN, "--why-not")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[3] == "pattern.spine_up_hip_down was concluded for this case, so here is why it was."
-    assert lines[5] == "Why pattern.spine_up_hip_down (pattern, considered)"
-    document = json.loads(explain_cli(runner, "--kb", str(mini_kb_root), str(DEMO_CASE), PATTERN, "--why-not",
+    said = lines.index("pattern.spine_up_hip_down was concluded for this case, so here is why it was.")
+    assert said >= 3 and lines[said + 1] == "" and lines[said + 2] == "Why pattern.spine_up_hip_down (pattern, considered)"
+    assert lines[2].startswith("Knowledge base ")
+    assert " ".join(line.strip() for line in lines[2:said]).endswith(f"case file {case}")  # wrapped, not cut
+    document = json.loads(explain_cli(runner, "--kb", str(mini_kb_root), str(case), PATTERN, "--why-not",
                                       "--format", "json").output)
     assert document["asked"] == "why-not" and document["fired"] is True
     assert document["why"]["code"] == PATTERN and document["why_not"]["rules"] == []

@@ -5,6 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from bmdkb.engine import knowledge_base, schemas
@@ -27,8 +28,16 @@ def edit(path: Path, old: str, new: str):
 
 
 def test_every_schema_is_a_valid_2020_12_schema():
-    for name in schemas.names():
-        schemas.validator(name)  # check_schema raises on an invalid schema
+    # Every schema file is found (an empty list would pass the loop below vacuously), declares
+    # 2020-12 and passes check_schema (inside schemas.validator).
+    files = sorted(p.name.removesuffix(".schema.json") for p in (REPO / "schemas").glob("*.schema.json"))
+    assert len(files) >= 15 and schemas.names() == files
+    for name in files:
+        schema = json.loads((REPO / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", name
+        assert isinstance(schemas.validator(name), jsonschema.Draft202012Validator), name
+    with pytest.raises(jsonschema.SchemaError):  # and check_schema is what would catch a bad one
+        type(schemas.validator("case")).check_schema({"type": "no-such-type"})
 
 
 def test_shipped_source_is_registered_with_its_sha256(kb):

@@ -7,11 +7,15 @@ import multiprocessing
 import os
 
 import pytest
+from filelock import FileLock, Timeout
 
 from bmdkb.engine import ledger
 from bmdkb.engine.ledger import LedgerError
 
 DIGEST = "sha256:" + "ab" * 32
+# spawn, not fork: it exists on every platform, and forking a process that already runs threads
+# (left by earlier tests, e.g. Dask's) can deadlock the child. The workers are module-level for it.
+START_METHOD = "spawn"
 
 
 def fields(i: int, who: str = "Dr Ada Reviewer") -> dict:
@@ -261,6 +265,34 @@ def test_a_crash_in_the_middle_of_write_leaves_a_valid_ledger(path, monkeypatch)
 
 # ---------------------------------------------------------------- several processes at once
 
+def _try_lock(path, results):
+    try:
+        with FileLock(ledger.lock_path(path), timeout=0):
+            results.put("acquired")
+    except Timeout:
+        results.put("held by another process")
+
+
+def test_a_writer_holds_the_lock_against_other_processes(path):
+    """Deterministic half of the concurrency test: while a session is open, another process
+    cannot take the ledger's lock; once it ends, it can."""
+    ctx = multiprocessing.get_context(START_METHOD)
+    results = ctx.Queue()
+
+    def attempt():
+        child = ctx.Process(target=_try_lock, args=(path, results))
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        return results.get(timeout=10)
+
+    with ledger.writing(path) as session:
+        session.append(fields(0))
+        assert attempt() == "held by another process"
+    assert attempt() == "acquired"
+    assert len(ledger.verify(path).entries) == 1
+
+
 def _worker(path, who, count, barrier):
     barrier.wait()
     for i in range(count):
@@ -270,7 +302,7 @@ def _worker(path, who, count, barrier):
 
 def test_concurrent_writers_lose_nothing(path):
     writers, count = 6, 15
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context(START_METHOD)
     barrier = ctx.Barrier(writers)
     procs = [ctx.Process(target=_worker, args=(path, f"Writer {w}", count, barrier)) for w in range(writers)]
     for p in procs:

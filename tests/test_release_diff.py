@@ -119,10 +119,14 @@ def test_release_refuses_content_changed_without_a_version_bump_and_writes_nothi
 
 
 def test_cli_release_prints_the_changelog_entry(shipped_kb_copy, runner):
-    result = runner.invoke(cli, ["release", "1.0.0", "--kb", str(shipped_kb_copy), "--note", "First release."])
+    # The release date comes from the project's injectable clock ($BMDKB_NOW), never the wall
+    # clock, so the expected text is fixed (a run across midnight cannot disagree with itself).
+    result = runner.invoke(cli, ["release", "1.0.0", "--kb", str(shipped_kb_copy), "--note", "First release."],
+                           env={"BMDKB_NOW": "2027-03-01T23:30:00-05:00"})  # 04:30 UTC on 2 March
     assert result.exit_code == 0, result.output
     kb = knowledge_base.load(shipped_kb_copy)
-    assert result.output.startswith(f"## 1.0.0 ({dt.date.today().isoformat()})\n\nFirst release.\n\n")
+    assert result.output.startswith("## 1.0.0 (2027-03-02)\n\nFirst release.\n\n")
+    assert release.read_manifest(shipped_kb_copy)["date"] == "2027-03-02"
     assert result.output.endswith(f"wrote knowledge/release-manifest.yaml ({len(kb.files)} files, {len(kb.rules)} rules) "
                                   f"and knowledge/CHANGELOG.md; digest {kb.digest}\n")
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import durable_rules_engine as _engine
 from durable.engine import MessageNotHandledException, MessageObservedException
 
+from . import enginejson
 from .compiler import SINK_RULE, compile_rules, matched_types
 from .errors import Problem, RuleActionError
 from .facts import Fact
@@ -38,7 +39,7 @@ RULESET = "bmdkb"
 _MARKER = "__case_end__"
 _MARKER_RULE = {"all": [{"marker": {"type": _MARKER}}], "pri": 1001}
 _NOT_HANDLED, _OBSERVED, _NO_STATE = 1, 2, 3   # result codes of durable's assert calls
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = enginejson.dumps   # numbers in a form durable reads exactly (engine/enginejson.py)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Runtime:
         self._actions["__sink__"] = lambda message: None
         definition[_MARKER] = _MARKER_RULE
         self._actions[_MARKER] = lambda message: None
-        self._handle = _engine.create_ruleset(RULESET, json.dumps(definition, ensure_ascii=False))
+        self._handle = _engine.create_ruleset(RULESET, _dumps(definition))
 
     def _action(self, rule):
         aliases = [p.alias for p in rule.patterns]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .limits import MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_PROBLEMS, clip
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -11,6 +13,12 @@ class Problem:
     file: str
     field: str
     message: str
+
+    def __post_init__(self):
+        # Bounded whatever a value quoted in it holds (one bad input once made a 15 MB message).
+        object.__setattr__(self, "message", clip(str(self.message), MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "field", clip(str(self.field), MAX_FIELD_CHARS))
+        object.__setattr__(self, "file", clip(str(self.file), MAX_FIELD_CHARS))
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
@@ -27,7 +35,12 @@ class BmdkbError(Exception):
             problems = [problems]
         elif isinstance(problems, str):
             problems = [Problem("", "", problems)]
-        self.problems = list(problems)
+        problems = list(problems)
+        if len(problems) > MAX_PROBLEMS:   # the first ones, and how many more
+            rest = len(problems) - MAX_PROBLEMS
+            problems = problems[:MAX_PROBLEMS] + [Problem(problems[MAX_PROBLEMS].file, "",
+                                                          f"... and {rest} more problems")]
+        self.problems = problems
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -26,7 +26,7 @@ from .conditions import ConditionError, parse_when
 from .errors import KnowledgeBaseError, Problem
 from .knowledge_base import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
                              verify_citation)
-from .yamlio import load_file
+from .yamlio import parse_bytes, read_bytes
 
 PARAMETERS_FILE = "knowledge/facts/parameters.yaml"
 CLASSES_FILE = "knowledge/facts/treatment-classes.yaml"
@@ -91,8 +91,9 @@ class _Reader:
         if not required and not path.exists():
             return None
         try:
-            self.files[rel] = sha256_bytes(path.read_bytes())
-            data = load_file(path, KnowledgeBaseError, rel)
+            raw = read_bytes(path, KnowledgeBaseError, rel)   # a FIFO or an oversized file is refused unread
+            self.files[rel] = sha256_bytes(raw)
+            data = parse_bytes(raw, rel, KnowledgeBaseError, as_json=path.suffix == ".json")
         except OSError:
             # Lint names a missing file in its own words. One there but unreadable (a folder named
             # policy.yaml) only load refuses, and lint reports that refusal as a load-error.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import schemas
-from .conditions import ConditionError, parse_when
+from .conditions import ConditionError, engine_limit_problems, parse_when
 from .errors import KnowledgeBaseError, Problem
 from .knowledge_base import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
                              verify_citation)
@@ -90,6 +90,8 @@ class _Reader:
         rel = self.rel(path)
         if not required and not path.exists():
             return None
+        if self.outside(path, rel, ""):
+            return None
         try:
             raw = read_bytes(path, KnowledgeBaseError, rel)   # a FIFO or an oversized file is refused unread
             self.files[rel] = sha256_bytes(raw)
@@ -111,6 +113,20 @@ class _Reader:
             return None
         self.reading.documents[rel] = data
         return data
+
+    def outside(self, path: Path, file: str, field_: str) -> bool:
+        """Record (and say) that ``path`` resolves outside the root: a symlink or a ``../`` path.
+        Such a file is not the knowledge base's to use, whether or not a cache is in play."""
+        try:
+            target = path.resolve()
+        except (OSError, RuntimeError):   # a symlink loop
+            target = None
+        if target is not None and target.is_relative_to(self.root.resolve()):
+            return False
+        self.reading.add("outside-root", file, field_,
+                         f"{path.name!r} resolves outside the knowledge-base root ({target or 'a symlink loop'}); "
+                         "every file of a knowledge base must be inside its root")
+        return True
 
     def cited(self, file: str, field_: str, raw_list, owner: str) -> None:
         for j, raw in enumerate(raw_list or []):
@@ -220,8 +236,13 @@ def _sources(r: _Reader, folder: Path) -> dict:
             continue
         rel = r.rel(path)
         text_path = path.parent / meta["text_file"]
+        if r.outside(text_path, rel, "text_file"):
+            continue
         try:
-            raw = text_path.read_bytes()
+            raw = read_bytes(text_path, KnowledgeBaseError, r.rel(text_path))
+        except KnowledgeBaseError as exc:
+            r.reading.add_problems("source-text-mismatch", exc.problems)
+            continue
         except OSError:
             r.reading.add("source-text-mismatch", rel, "text_file", f"registered text {meta['text_file']!r} is missing")
             continue
@@ -250,6 +271,11 @@ def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
         if path.stem != data["id"]:
             r.reading.add("rule-structure", rel, "id",
                           f"rule id {data['id']!r} does not match the file name {path.name!r}")
+        too_big = list(engine_limit_problems(data["when"]))
+        for field_, message in too_big:
+            r.reading.add("engine-limit", rel, field_, message)
+        if too_big:   # never handed to the rule engine, which would hang or fail on every case
+            continue
         try:
             patterns = parse_when(data["when"], param_values)
         except ConditionError as exc:

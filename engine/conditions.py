@@ -161,8 +161,10 @@ def parameters_used(patterns: tuple) -> list[str]:
 
 def engine_limit_problems(when: list):
     """(field, message) for each condition the rule engine cannot run (engine/limits.py):
-    an ``in:`` list longer than MAX_IN_VALUES (durable_rules' compilation hangs forever at
-    513 values) or ``any:`` nested deeper than MAX_ANY_DEPTH (refused by it at 5 levels)."""
+    an ``in:`` list (or ``any:``) of more than MAX_IN_VALUES alternatives (durable_rules'
+    compilation hangs forever at 513 values) or ``any:`` nested deeper than MAX_ANY_DEPTH
+    (refused by it at 5 levels). What passes is then compiled once by durable_rules itself
+    (runtime.compile_problem), which refuses the rest (too many tests in one `any` group...)."""
     from .limits import MAX_ANY_DEPTH, MAX_IN_VALUES
 
     def walk(where, path: str, depth: int):
@@ -171,6 +173,10 @@ def engine_limit_problems(when: list):
                 if depth + 1 > MAX_ANY_DEPTH:
                     yield (f"{path}.any", f"`any` nested {depth + 1} levels deep; the rule engine runs at most "
                                           f"{MAX_ANY_DEPTH} (limit)")
+                    continue
+                if isinstance(spec, list) and len(spec) > MAX_IN_VALUES:   # one $or, like an `in` list
+                    yield (f"{path}.any", f"{len(spec)} alternatives; the rule engine takes at most {MAX_IN_VALUES} "
+                                          "per `any` (limit)")
                     continue
                 for i, group in enumerate(spec or []):
                     yield from walk(group, f"{path}.any[{i}]", depth + 1)

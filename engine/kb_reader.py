@@ -281,6 +281,12 @@ def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
         except ConditionError as exc:
             r.reading.add("rule-structure", rel, exc.field, str(exc))
             continue
+        from .compiler import compile_pattern
+        from .runtime import compile_problem   # durable_rules, only once the limits are known to hold
+        problem = compile_problem({"all": [{p.alias: compile_pattern(p)} for p in patterns]})
+        if problem:
+            r.reading.add("engine-limit", rel, "when", problem)
+            continue
         rules[data["id"]] = Rule(
             id=data["id"], version=data["version"], title=data["title"], kind=data["kind"], author=data["author"],
             patterns=patterns, then=data["then"], statement=data["statement"],

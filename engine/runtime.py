@@ -164,6 +164,17 @@ class Runtime:
             _engine.abandon_action(self._handle, state)
 
 
+def compile_problem(condition: dict) -> str | None:
+    """Why durable_rules refuses to compile one rule's condition (it would fail every case), or None.
+    Only for conditions within engine/limits.py's limits: beyond them compilation may never return."""
+    try:
+        handle = _engine.create_ruleset("bmdkb_trial", _dumps({"r": condition, "__sink__": SINK_RULE}))
+    except Exception as exc:   # durable raises its own error type with the error code
+        return f"durable_rules cannot compile this condition ({exc})"
+    _engine.delete_ruleset(handle)
+    return None
+
+
 def _producer(rule):
     """What one firing adds to the facts: a conclusion, a derived fact, or nothing."""
     if rule.concludes:

@@ -84,3 +84,14 @@ def test_a_source_text_outside_the_root_is_refused_with_and_without_the_cache(ru
     lint = runner.invoke(cli, ["lint", "--kb", str(mini_kb_root), "--format", "json"])
     assert "outside-root" in {f["check"] for f in json.loads(lint.stdout)["findings"]}
     assert message
+
+
+def test_a_condition_durable_rules_refuses_to_compile_is_refused_at_load_not_at_every_case(runner, mini_kb_root):
+    """Within the static limits durable still refuses some conditions (an `any` of 16 groups of two
+    tests: error 113); load compiles each rule once, so this is exit 2 naming the rule file."""
+    groups = ", ".join(f"{{recency: {i}, interval: {i}}}" for i in range(20))
+    edit(mini_kb_root / PAT, "direction: increase}", f"direction: increase, any: [{groups}]}}")
+    refuses(runner, mini_kb_root, f"Error: {PAT}: when: durable_rules cannot compile this condition "
+                                  "(Could not create ruleset, error code: 113)")
+    lint = runner.invoke(cli, ["lint", "--kb", str(mini_kb_root), "--format", "json"])
+    assert {(f["check"], f["file"]) for f in json.loads(lint.stdout)["findings"]} >= {("engine-limit", PAT)}

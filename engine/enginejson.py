@@ -14,8 +14,8 @@ saturate, as ``strtoll`` does; no case field or parameter comes near). NaN and i
 have no JSON form and are refused on input, so the encoder refuses them too.
 
 The fast path is the C JSON encoder; only text that has a number in exponent form without
-a point (found by one regular-expression scan, which strings may also trip: harmless)
-is written again by the exact, slower encoder.
+a point (found by a substring test, then a regular expression; strings may trip them too,
+which costs time, not correctness) is written again by the exact, slower encoder.
 """
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ def _exact(obj) -> str:
 def dumps(obj) -> str:
     """Compact JSON of ``obj`` that durable_rules reads number for number as Python holds it."""
     text = _fast(obj)
-    if _EXPONENT_WITHOUT_POINT.search(text) is None:
+    # repr writes an exponent always with its sign: no "e-" or "e+", no exponent (a fast
+    # substring test; the regular expression is three times slower on a case's 4 KB).
+    if ("e-" not in text and "e+" not in text) or _EXPONENT_WITHOUT_POINT.search(text) is None:
         return text
     return _exact(obj)

@@ -256,6 +256,9 @@ def _sources(r: _Reader, folder: Path) -> dict:
 
 
 def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
+    from .compiler import compile_pattern
+    from .runtime import compile_problem   # durable_rules: each rule within the limits is compiled once
+
     rules = {}
     for path in sorted(folder.rglob("*.yaml")):
         if path.name.endswith(".test.yaml"):
@@ -281,8 +284,6 @@ def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
         except ConditionError as exc:
             r.reading.add("rule-structure", rel, exc.field, str(exc))
             continue
-        from .compiler import compile_pattern
-        from .runtime import compile_problem   # durable_rules, only once the limits are known to hold
         problem = compile_problem({"all": [{p.alias: compile_pattern(p)} for p in patterns]})
         if problem:
             r.reading.add("engine-limit", rel, "when", problem)

@@ -150,3 +150,11 @@ def test_a_yaml_folder_in_batch_refuses_a_bomb_as_its_case(runner, tmp_path):
     assert result.exit_code == 2
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert "error" not in rows[0] and "recursive alias" in rows[1]["error"]["message"]
+
+
+def test_a_key_with_a_line_break_stays_one_line_per_problem(runner, tmp_path):
+    """Found by the fuzz suite: a key holding a carriage return split a message over two lines."""
+    case = demo_json()
+    case["treatment"]["\rnote\u2028"] = []
+    stderr = refused(runner, write_json_text(tmp_path, json.dumps(case)), "treatment.\\rnote\\u2028: unknown field")
+    assert len(stderr.splitlines()) == 1

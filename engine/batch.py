@@ -52,6 +52,7 @@ from pathlib import Path
 from . import governance, ledger
 from .case_adapter import parse_case, read_case
 from .errors import BmdkbError, CaseError, Problem
+from .limits import MAX_FILE_BYTES
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 CHUNK = 64              # cases per task: large enough to amortise the hand-off, small enough to keep order cheap
@@ -105,8 +106,16 @@ def read_items(path: str | Path, display: str | None = None, skip: int = 0):
     except OSError as exc:
         raise BatchError(Problem(name, "", f"cannot be read: {exc.strerror or exc}")) from None
     with handle:
-        index = 0
-        for number, line in enumerate(handle, 1):
+        index, number = 0, 0
+        while True:
+            # At most MAX_FILE_BYTES + 1 bytes of a line are kept: a longer one is refused as its case.
+            line = handle.readline(MAX_FILE_BYTES + 1)
+            if not line:
+                break
+            number += 1
+            if len(line) > MAX_FILE_BYTES and not line.endswith(b"\n"):
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
             if not line.strip():
                 continue
             if index >= skip:
@@ -118,6 +127,8 @@ def _parse(item: Item):
     """The item's case as plain data, with the messages `evaluate` gives for the same bytes."""
     if item.data is None:
         return read_case(item.source, item.source)
+    if len(item.data) > MAX_FILE_BYTES:
+        raise CaseError(Problem(item.source, "", f"larger than {MAX_FILE_BYTES} bytes (the limit)"))
     try:
         text = item.data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -157,3 +157,32 @@ def referenced_fields(tests: tuple):
 
 def parameters_used(patterns: tuple) -> list[str]:
     return sorted({t.param.name for p in patterns for t in referenced_fields(p.tests) if t.param})
+
+
+def engine_limit_problems(when: list):
+    """(field, message) for each condition the rule engine cannot run (engine/limits.py):
+    an ``in:`` list (or ``any:``) of more than MAX_IN_VALUES alternatives (durable_rules'
+    compilation hangs forever at 513 values) or ``any:`` nested deeper than MAX_ANY_DEPTH
+    (refused by it at 5 levels). What passes is then compiled once by durable_rules itself
+    (runtime.compile_problem), which refuses the rest (too many tests in one `any` group...)."""
+    from .limits import MAX_ANY_DEPTH, MAX_IN_VALUES
+
+    def walk(where, path: str, depth: int):
+        for field, spec in (where or {}).items():
+            if field == "any":
+                if depth + 1 > MAX_ANY_DEPTH:
+                    yield (f"{path}.any", f"`any` nested {depth + 1} levels deep; the rule engine runs at most "
+                                          f"{MAX_ANY_DEPTH} (limit)")
+                    continue
+                if isinstance(spec, list) and len(spec) > MAX_IN_VALUES:   # one $or, like an `in` list
+                    yield (f"{path}.any", f"{len(spec)} alternatives; the rule engine takes at most {MAX_IN_VALUES} "
+                                          "per `any` (limit)")
+                    continue
+                for i, group in enumerate(spec or []):
+                    yield from walk(group, f"{path}.any[{i}]", depth + 1)
+            elif isinstance(spec, dict) and isinstance(spec.get("in"), list) and len(spec["in"]) > MAX_IN_VALUES:
+                yield (f"{path}.{field}.in", f"{len(spec['in'])} values; the rule engine takes at most "
+                                             f"{MAX_IN_VALUES} per `in` list (limit)")
+
+    for i, raw in enumerate(when or []):
+        yield from walk(raw.get("where"), f"when[{i}].where", 0)

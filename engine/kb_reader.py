@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import schemas
-from .conditions import ConditionError, parse_when
+from .conditions import ConditionError, engine_limit_problems, parse_when
 from .errors import KnowledgeBaseError, Problem
 from .knowledge_base import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
                              verify_citation)
-from .yamlio import load_file
+from .yamlio import parse_bytes, read_bytes
 
 PARAMETERS_FILE = "knowledge/facts/parameters.yaml"
 CLASSES_FILE = "knowledge/facts/treatment-classes.yaml"
@@ -90,9 +90,12 @@ class _Reader:
         rel = self.rel(path)
         if not required and not path.exists():
             return None
+        if self.outside(path, rel, ""):
+            return None
         try:
-            self.files[rel] = sha256_bytes(path.read_bytes())
-            data = load_file(path, KnowledgeBaseError, rel)
+            raw = read_bytes(path, KnowledgeBaseError, rel)   # a FIFO or an oversized file is refused unread
+            self.files[rel] = sha256_bytes(raw)
+            data = parse_bytes(raw, rel, KnowledgeBaseError, as_json=path.suffix == ".json")
         except OSError:
             # Lint names a missing file in its own words. One there but unreadable (a folder named
             # policy.yaml) only load refuses, and lint reports that refusal as a load-error.
@@ -110,6 +113,20 @@ class _Reader:
             return None
         self.reading.documents[rel] = data
         return data
+
+    def outside(self, path: Path, file: str, field_: str) -> bool:
+        """Record (and say) that ``path`` resolves outside the root: a symlink or a ``../`` path.
+        Such a file is not the knowledge base's to use, whether or not a cache is in play."""
+        try:
+            target = path.resolve()
+        except (OSError, RuntimeError):   # a symlink loop
+            target = None
+        if target is not None and target.is_relative_to(self.root.resolve()):
+            return False
+        self.reading.add("outside-root", file, field_,
+                         f"{path.name!r} resolves outside the knowledge-base root ({target or 'a symlink loop'}); "
+                         "every file of a knowledge base must be inside its root")
+        return True
 
     def cited(self, file: str, field_: str, raw_list, owner: str) -> None:
         for j, raw in enumerate(raw_list or []):
@@ -219,8 +236,13 @@ def _sources(r: _Reader, folder: Path) -> dict:
             continue
         rel = r.rel(path)
         text_path = path.parent / meta["text_file"]
+        if r.outside(text_path, rel, "text_file"):
+            continue
         try:
-            raw = text_path.read_bytes()
+            raw = read_bytes(text_path, KnowledgeBaseError, r.rel(text_path))
+        except KnowledgeBaseError as exc:
+            r.reading.add_problems("source-text-mismatch", exc.problems)
+            continue
         except OSError:
             r.reading.add("source-text-mismatch", rel, "text_file", f"registered text {meta['text_file']!r} is missing")
             continue
@@ -238,6 +260,9 @@ def _sources(r: _Reader, folder: Path) -> dict:
 
 
 def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
+    from .compiler import compile_pattern
+    from .runtime import compile_problem   # durable_rules: each rule within the limits is compiled once
+
     rules = {}
     for path in sorted(folder.rglob("*.yaml")):
         if path.name.endswith(".test.yaml"):
@@ -253,10 +278,19 @@ def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
         if path.stem != data["id"]:
             r.reading.add("rule-structure", rel, "id",
                           f"rule id {data['id']!r} does not match the file name {path.name!r}")
+        too_big = list(engine_limit_problems(data["when"]))
+        for field_, message in too_big:
+            r.reading.add("engine-limit", rel, field_, message)
+        if too_big:   # never handed to the rule engine, which would hang or fail on every case
+            continue
         try:
             patterns = parse_when(data["when"], param_values)
         except ConditionError as exc:
             r.reading.add("rule-structure", rel, exc.field, str(exc))
+            continue
+        problem = compile_problem({"all": [{p.alias: compile_pattern(p)} for p in patterns]})
+        if problem:
+            r.reading.add("engine-limit", rel, "when", problem)
             continue
         rules[data["id"]] = Rule(
             id=data["id"], version=data["version"], title=data["title"], kind=data["kind"], author=data["author"],

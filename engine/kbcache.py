@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -38,7 +39,14 @@ def cache_dir() -> Path | None:
 
 
 def _files(folder: Path):
-    for current, dirs, names in os.walk(folder):
+    """Every entry under ``folder``, symlinked folders followed once each."""
+    visited = set()
+    for current, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        if real in visited:   # a symlink cycle, or a folder reached twice
+            dirs[:] = []
+            continue
+        visited.add(real)
         dirs.sort()
         for name in sorted(names):
             yield Path(current) / name
@@ -54,8 +62,11 @@ def key(root: Path) -> str:
         for path in _files(folder):
             if path.suffix == ".pyc" or "__pycache__" in path.parts:
                 continue
-            digest.update(f"{path.relative_to(base).as_posix()}\0".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            # Where a symlink points is part of the verdict (outside the root is refused), and
+            # anything but a regular file is never opened here (a FIFO would block).
+            digest.update(f"{path.relative_to(base).as_posix()}\0{os.path.realpath(path)}\0".encode())
+            if stat.S_ISREG(os.stat(path).st_mode):
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

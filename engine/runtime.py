@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import durable_rules_engine as _engine
 from durable.engine import MessageNotHandledException, MessageObservedException
 
+from . import enginejson
 from .compiler import SINK_RULE, compile_rules, matched_types
 from .errors import Problem, RuleActionError
 from .facts import Fact
@@ -38,7 +39,7 @@ RULESET = "bmdkb"
 _MARKER = "__case_end__"
 _MARKER_RULE = {"all": [{"marker": {"type": _MARKER}}], "pri": 1001}
 _NOT_HANDLED, _OBSERVED, _NO_STATE = 1, 2, 3   # result codes of durable's assert calls
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = enginejson.dumps   # numbers in a form durable reads exactly (engine/enginejson.py)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Runtime:
         self._actions["__sink__"] = lambda message: None
         definition[_MARKER] = _MARKER_RULE
         self._actions[_MARKER] = lambda message: None
-        self._handle = _engine.create_ruleset(RULESET, json.dumps(definition, ensure_ascii=False))
+        self._handle = _engine.create_ruleset(RULESET, _dumps(definition))
 
     def _action(self, rule):
         aliases = [p.alias for p in rule.patterns]
@@ -161,6 +162,17 @@ class Runtime:
         scheduled) and abandon it, which leaves the session's action context cleared."""
         if _engine.start_action_for_state(self._handle, state):
             _engine.abandon_action(self._handle, state)
+
+
+def compile_problem(condition: dict) -> str | None:
+    """Why durable_rules refuses to compile one rule's condition (it would fail every case), or None.
+    Only for conditions within engine/limits.py's limits: beyond them compilation may never return."""
+    try:
+        handle = _engine.create_ruleset("bmdkb_trial", _dumps({"r": condition, "__sink__": SINK_RULE}))
+    except Exception as exc:   # durable raises its own error type with the error code
+        return f"durable_rules cannot compile this condition ({exc})"
+    _engine.delete_ruleset(handle)
+    return None
 
 
 def _producer(rule):

@@ -2,6 +2,7 @@
 keeps going on a knowledge base that does not load, and the shipped one lints clean."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -95,6 +96,15 @@ def _coverage_map(root):
 def _spare_parameter(params):
     params.append({"id": "spare_threshold", "value": 2, "unit": "LSC", "description": "A spare threshold nobody uses.",
                    "provenance": {"local_policy": {"owner": "Test board", "rationale": "Kept to test lint."}}})
+
+
+def _source_text_outside(root):
+    """The registered text replaced by a symlink to an identical copy outside the root."""
+    text = root / "provenance/sources/discordant-bmd-article.txt"
+    outside = root.parent / "outside.txt"
+    outside.write_bytes(text.read_bytes())
+    text.unlink()
+    text.symlink_to(outside)
 
 
 TEST_FILE_PAT = "knowledge/rules/pattern/pattern.spine_up_hip_down.test.yaml"
@@ -191,6 +201,16 @@ MUTATIONS = [
     ("rule-untested",
      lambda r: (r / CHK.replace(".yaml", ".test.yaml")).unlink(),
      Finding("rule-untested", "warning", CHK, "", "no test file check.fall_risk.considered.test.yaml next to the rule")),
+    ("engine-limit",
+     lambda r: edit(r / PAT, "site: lumbar_spine,", "site: {in: [lumbar_spine" +
+                    "".join(f", s{i}" for i in range(300)) + "]},"),
+     Finding("engine-limit", "error", PAT, "when[0].where.site.in",
+             "301 values; the rule engine takes at most 256 per `in` list (limit)")),
+    ("outside-root",
+     _source_text_outside,
+     Finding("outside-root", "error", "provenance/sources/discordant-bmd-article.yaml", "text_file",
+             "'discordant-bmd-article.txt' resolves outside the knowledge-base root (OUTSIDE); every file of a "
+             "knowledge base must be inside its root")),
     ("statement-duplicated",
      lambda r: edit(r / INC, "{clinician: A increase at least as large", "{clinician: a  DECREASE at least as large"),
      Finding("statement-duplicated", "warning", INC, "statement.clinician",
@@ -206,6 +226,7 @@ def test_the_small_knowledge_base_lints_clean(akb):
 @pytest.mark.parametrize("check_id,mutate,expected", MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_each_check_fires_on_a_knowledge_base_broken_for_it(akb, check_id, mutate, expected):
     found = new_findings(akb, mutate)
+    expected = dataclasses.replace(expected, message=expected.message.replace("OUTSIDE", str(akb.parent / "outside.txt")))
     assert expected in found, "\n".join(map(str, found))
     assert CHECKS[check_id].severity == expected.severity
 

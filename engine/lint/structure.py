@@ -10,6 +10,12 @@ check("duplicate-id", "error", "two rules, parameters, facts or references share
 check("rule-structure", "error",
       "a rule refers to something it does not have: a stage, an alias, a parameter, a fact, its file name")(
     found_while_reading("rule-structure"))
+check("engine-limit", "error",
+      "a condition the rule engine cannot run: an `in` list or `any` nesting over engine/limits.py's limits, "
+      "or one durable_rules refuses to compile")(found_while_reading("engine-limit"))
+check("outside-root", "error",
+      "a knowledge-base file (a registered source's text included) resolves outside the root: a symlink or ../ path")(
+    found_while_reading("outside-root"))
 check("source-text-mismatch", "error", "a registered source's text file is missing or not the registered bytes")(
     found_while_reading("source-text-mismatch"))
 

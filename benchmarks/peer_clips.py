@@ -22,7 +22,7 @@ import clips
 from clips._clips import ffi, lib
 from clips.common import environment_builder
 
-from bmdkb.engine.conditions import AnyOf, referenced_fields
+from bmdkb.engine.kb.conditions import AnyOf, referenced_fields
 
 RANK = {"considered": 0, "supported": 1}
 

@@ -37,10 +37,12 @@ sys.path.insert(0, str(HERE))
 import floor as floor_module  # noqa: E402
 import generate  # noqa: E402
 
-from bmdkb.engine import batch, knowledge_base  # noqa: E402
-from bmdkb.engine.case_adapter import case_to_facts, validate_case  # noqa: E402
-from bmdkb.engine.evaluate import Evaluator  # noqa: E402
-from bmdkb.engine.results import build_result  # noqa: E402
+from bmdkb.engine.run import batch  # noqa: E402
+
+from bmdkb.engine.kb import knowledge_base  # noqa: E402
+from bmdkb.engine.adapters.dxa.adapter import case_to_facts, validate_case  # noqa: E402
+from bmdkb.engine.run.evaluate import Evaluator  # noqa: E402
+from bmdkb.engine.run.results import build_result  # noqa: E402
 
 REPO = HERE.parent
 ONE_CASE = REPO / "knowledge" / "cases" / "spine-up-hip-down.yaml"
@@ -172,7 +174,7 @@ def stage_breakdown(kb, evaluator, cases, today, repeat: int) -> dict:
 def engine_floor(kb, facts) -> tuple[float, float]:
     """(µs per case inside durable_rules' C extension, µs per case for the whole rule stage),
     measured on the real runs by timing every call the runtime makes into the extension."""
-    from bmdkb.engine import runtime
+    from bmdkb.engine.run import runtime
 
     real = runtime._engine
     spent = [0]

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import click
 
-from bmdkb.engine import exitstatus, knowledge_base
+from bmdkb.engine.common import exitstatus
 
-from . import explain_render, render
-from .options import kb_option, root_path
+from bmdkb.engine.kb import knowledge_base
+
+from bmdkb.cli.render import explanation as explain_render
+
+from bmdkb.cli.render import result as render
+from bmdkb.cli.options import kb_option, root_path
 
 
 @click.command(epilog=exitstatus.epilog("explain"))
@@ -26,9 +30,9 @@ def explain(case, code, why_not, fmt, audience, kb_root):
     thresholds, the earlier conclusions and derived facts it rested on, the input fields they came
     from, and the cited source passages. A CODE that was not concluded gets its why-not.
     """
-    from bmdkb.engine import explain as engine_explain
-    from bmdkb.engine.case_adapter import read_case
-    from bmdkb.engine.evaluate import Evaluator
+    from bmdkb.engine.explain import explainer as engine_explain
+    from bmdkb.engine.adapters.dxa.adapter import read_case
+    from bmdkb.engine.run.evaluate import Evaluator
 
     kb = knowledge_base.load(root_path(kb_root))
     engine_explain.check_code(kb, code)

@@ -6,11 +6,13 @@ import sys
 
 import click
 
-from bmdkb.engine import exitstatus
-from bmdkb.engine.errors import BmdkbError
+from bmdkb.engine.common import exitstatus
+from bmdkb.engine.common.errors import BmdkbError
 
-from . import escape, render
-from .options import decided_status, kb_option, load_kb
+from bmdkb.cli.render import escape
+
+from bmdkb.cli.render import result as render
+from bmdkb.cli.options import decided_status, kb_option, load_kb
 
 
 class _Group(click.Group):
@@ -71,9 +73,9 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
 
     Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
     """
-    from bmdkb.engine.case_adapter import read_case
-    from bmdkb.engine.evaluate import Evaluator
-    from bmdkb.engine.release import verify_release
+    from bmdkb.engine.adapters.dxa.adapter import read_case
+    from bmdkb.engine.run.evaluate import Evaluator
+    from bmdkb.engine.authoring.release import verify_release
 
     kb = load_kb(kb_root)
     verify_release(kb, release_version)
@@ -88,7 +90,7 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
     for e in evaluations:
         why = None
         if with_why:
-            from bmdkb.engine.explain import short_why
+            from bmdkb.engine.explain.explainer import short_why
             why = lambda c, e=e: short_why(kb, e, c["code"])  # noqa: E731
         pieces.append(renderer(e.result, kb, explain=why))
     click.echo("\n".join(pieces), nl=False)
@@ -99,7 +101,7 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
 @kb_option
 def validate(cases, kb_root):
     """Check the knowledge base and, if given, patient CASES; list every problem with file and field."""
-    from bmdkb.engine.case_adapter import read_case, validate_case
+    from bmdkb.engine.adapters.dxa.adapter import read_case, validate_case
     import datetime as dt
 
     problems = []
@@ -126,14 +128,14 @@ def validate(cases, kb_root):
 # review: cli/review.py
 # lint, test, release, diff: cli/authoring.py
 # batch: cli/batch.py
-from .review import review  # noqa: E402
+from bmdkb.cli.review import review  # noqa: E402
 cli.add_command(review)
-from .explain import explain  # noqa: E402
+from bmdkb.cli.explain import explain  # noqa: E402
 cli.add_command(explain)
-from .authoring import diff, lint, release, test_command  # noqa: E402
+from bmdkb.cli.authoring import diff, lint, release, test_command  # noqa: E402
 for _command in (lint, test_command, release, diff):
     cli.add_command(_command)
-from .batch import batch  # noqa: E402
+from bmdkb.cli.batch import batch  # noqa: E402
 cli.add_command(batch)
 
 

@@ -8,11 +8,19 @@ from pathlib import Path
 
 import click
 
-from bmdkb.engine import exitstatus, governance, kbroot, knowledge_base, ledger
-from bmdkb.engine.errors import Problem
+from bmdkb.engine.common import exitstatus
 
-from . import escape
-from .options import decide, finish, root_path
+from bmdkb.engine.review import governance
+
+from bmdkb.engine.kb import root as kbroot
+
+from bmdkb.engine.kb import knowledge_base
+
+from bmdkb.engine.review import ledger
+from bmdkb.engine.common.errors import Problem
+
+from bmdkb.cli.render import escape
+from bmdkb.cli.options import decide, finish, root_path
 
 WIDTH = 100
 

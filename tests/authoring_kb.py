@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bmdkb.engine.yamlio import load_file
+from bmdkb.engine.common.yamlio import load_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CONTRACT = [{"code": "pattern.spine_up_hip_down", "kind": "pattern"}, {"code": "check.fall_risk", "kind": "check"}]

@@ -10,8 +10,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from bmdkb.engine import knowledge_base
-from bmdkb.engine.evaluate import Evaluator
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.run.evaluate import Evaluator
 
 # The suite must give the same verdict in any environment, so the variables that change what
 # bmdkb does are neutralised here, for the whole session and every subprocess it starts:

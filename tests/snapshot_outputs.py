@@ -31,7 +31,7 @@ def write_cases(out: Path) -> None:
     200 generated benchmark cases, and a few bad inputs."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
-        from bmdkb.engine.rule_tests import load_test_files
+        from bmdkb.engine.authoring.rule_tests import load_test_files
     except ImportError:  # after the restructure
         from bmdkb.engine.authoring.rule_tests import load_test_files  # type: ignore
     import generate  # benchmarks/generate.py

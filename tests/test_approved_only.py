@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import schemas
+from bmdkb.engine.kb import schemas
 
 from conftest import DEMO_CASE
 
@@ -65,7 +65,7 @@ def test_facts_derived_by_unapproved_rules_are_left_out_and_counted(runner, mini
 def test_batch_counts_withheld_patterns_apart_from_absent_ones(runner, mini_kb_root, tmp_path):
     import yaml
 
-    from bmdkb.engine import batch
+    from bmdkb.engine.run import batch
 
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps(yaml.safe_load(DEMO_CASE.read_text()), default=str) + "\n")

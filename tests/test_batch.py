@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import batch
-from bmdkb.engine.case_adapter import parse_case
-from bmdkb.engine.errors import BmdkbError
+from bmdkb.engine.run import batch
+from bmdkb.engine.adapters.dxa.adapter import parse_case
+from bmdkb.engine.common.errors import BmdkbError
 
 from conftest import REPO
 

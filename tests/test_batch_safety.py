@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import batch, exitstatus
+from bmdkb.engine.run import batch
+from bmdkb.engine.common import exitstatus
 
 from conftest import REPO
 
@@ -175,7 +176,7 @@ def test_workers_die_with_a_killed_parent(tmp_path):
 
 WATCHED_CHILD = """
 import os, sys, time
-from bmdkb.engine import batch
+from bmdkb.engine.run import batch
 sys.platform = "other"          # no prctl: only the portable watcher thread
 parent = os.getpid()
 child = os.fork()

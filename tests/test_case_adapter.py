@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from bmdkb.engine import schemas
-from bmdkb.engine.case_adapter import (_schema_valid, _semantic_problems, case_to_facts, parse_case, read_case,
+from bmdkb.engine.kb import schemas
+from bmdkb.engine.adapters.dxa.adapter import (_schema_valid, _semantic_problems, case_to_facts, parse_case, read_case,
                                        validate_case)
-from bmdkb.engine.errors import CaseError
+from bmdkb.engine.common.errors import CaseError
 
 from conftest import DEMO_CASE
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import schemas
-from bmdkb.engine.evaluate import Evaluator
+from bmdkb.engine.kb import schemas
+from bmdkb.engine.run.evaluate import Evaluator
 
 from conftest import CASES, DEMO_CASE
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from bmdkb.engine import rule_tests
+from bmdkb.engine.authoring import rule_tests
 
 from conftest import REPO
 

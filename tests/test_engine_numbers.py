@@ -11,8 +11,8 @@ import sys
 import durable_rules_engine as _engine
 import pytest
 
-from bmdkb.engine import enginejson
-from bmdkb.engine.case_adapter import read_case
+from bmdkb.engine.run import enginejson
+from bmdkb.engine.adapters.dxa.adapter import read_case
 
 from conftest import DEMO_CASE, REPO
 

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 from bmdkb.cli import authoring
 from bmdkb.cli.main import cli
-from bmdkb.engine import exitstatus, kbroot, ledger
+from bmdkb.engine.common import exitstatus
+from bmdkb.engine.kb import root as kbroot
+from bmdkb.engine.review import ledger
 
 from conftest import DEMO_CASE, REPO
 

@@ -8,13 +8,14 @@ import shutil
 
 import pytest
 
-from bmdkb.cli import explain_render
+from bmdkb.cli.render import explanation as explain_render
 from bmdkb.cli.main import cli
-from bmdkb.engine import explain as engine_explain
-from bmdkb.engine import knowledge_base, schemas
-from bmdkb.engine.case_adapter import read_case
-from bmdkb.engine.evaluate import Evaluator
-from bmdkb.engine.governance import RuleStatus
+from bmdkb.engine.explain import explainer as engine_explain
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.kb import schemas
+from bmdkb.engine.adapters.dxa.adapter import read_case
+from bmdkb.engine.run.evaluate import Evaluator
+from bmdkb.engine.review.governance import RuleStatus
 
 from conftest import CASES, DEMO_CASE
 
@@ -625,7 +626,7 @@ def test_an_input_read_as_something_else_shows_both(runner):
 
 def test_every_conclusion_of_every_rule_test_case_is_explained_to_inputs_and_quotes(kb):
     """The same walk over the rule tests' cases (each a shipped case with one thing changed)."""
-    from bmdkb.engine import rule_tests
+    from bmdkb.engine.authoring import rule_tests
 
     run = rule_tests.run(kb, rule_tests.load_test_files(kb.root, kb=kb))
     problems, explained = [], 0

@@ -13,10 +13,18 @@ from fractions import Fraction
 
 import pytest
 
-from bmdkb.engine import case_adapter, fastcheck, kbcache, knowledge_base, schemas
-from bmdkb.engine.case_adapter import _exact, _ratio, case_to_facts
-from bmdkb.engine.conditions import TRUE, evaluate
-from bmdkb.engine.relevance import Relevance
+from bmdkb.engine.adapters.dxa import adapter as case_adapter
+
+from bmdkb.engine.common import fastcheck
+
+from bmdkb.engine.kb import cache as kbcache
+
+from bmdkb.engine.kb import knowledge_base
+
+from bmdkb.engine.kb import schemas
+from bmdkb.engine.adapters.dxa.adapter import _exact, _ratio, case_to_facts
+from bmdkb.engine.kb.conditions import TRUE, evaluate
+from bmdkb.engine.run.relevance import Relevance
 
 from conftest import REPO
 
@@ -114,9 +122,9 @@ def test_facts_withheld_from_the_engine_match_no_pattern(kb):
 
 
 SESSION_WITHOUT_FIRINGS = """
-from bmdkb.engine import knowledge_base
-from bmdkb.engine.case_adapter import case_to_facts
-from bmdkb.engine.runtime import Runtime
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.adapters.dxa.adapter import case_to_facts
+from bmdkb.engine.run.runtime import Runtime
 kb = knowledge_base.load()
 for size in (8 << 20, 8 << 20):  # leave dirty memory where the engine will allocate its sessions
     junk = bytearray(b"\\xff") * size

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import limits
+from bmdkb.engine.common import limits
 
 from conftest import DEMO_CASE, REPO
 

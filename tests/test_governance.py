@@ -5,11 +5,15 @@ import datetime as dt
 
 import pytest
 
-from bmdkb.engine import governance, knowledge_base, ledger
-from bmdkb.engine.evaluate import Evaluator
-from bmdkb.engine.governance import CHANGED, LAPSED, PENDING, ReviewError
-from bmdkb.engine.ledger import LedgerError
-from bmdkb.engine.yamlio import load_file
+from bmdkb.engine.review import governance
+
+from bmdkb.engine.kb import knowledge_base
+
+from bmdkb.engine.review import ledger
+from bmdkb.engine.run.evaluate import Evaluator
+from bmdkb.engine.review.governance import CHANGED, LAPSED, PENDING, ReviewError
+from bmdkb.engine.review.ledger import LedgerError
+from bmdkb.engine.common.yamlio import load_file
 
 from conftest import DEMO_CASE
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import limits
-from bmdkb.engine.case_adapter import read_case
+from bmdkb.engine.common import limits
+from bmdkb.engine.adapters.dxa.adapter import read_case
 
 from conftest import DEMO_CASE
 

@@ -10,11 +10,13 @@ import pytest
 
 from authoring_kb import edit
 from bmdkb.cli.main import cli
-from bmdkb.engine import kbcache, knowledge_base, limits
-from bmdkb.engine.compiler import SINK_RULE, compile_rule
-from bmdkb.engine.enginejson import dumps
-from bmdkb.engine.evaluate import Evaluator
-from bmdkb.engine.case_adapter import read_case
+from bmdkb.engine.kb import cache as kbcache
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.common import limits
+from bmdkb.engine.run.compiler import SINK_RULE, compile_rule
+from bmdkb.engine.run.enginejson import dumps
+from bmdkb.engine.run.evaluate import Evaluator
+from bmdkb.engine.adapters.dxa.adapter import read_case
 
 from conftest import DEMO_CASE
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from bmdkb.engine import knowledge_base, schemas
-from bmdkb.engine.errors import KnowledgeBaseError
-from bmdkb.engine.knowledge_base import verify_citation
+from bmdkb.engine.kb import knowledge_base
+
+from bmdkb.engine.kb import schemas
+from bmdkb.engine.common.errors import KnowledgeBaseError
+from bmdkb.engine.kb.knowledge_base import verify_citation
 
 REPO = Path(__file__).resolve().parent.parent
 

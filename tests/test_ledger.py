@@ -9,8 +9,8 @@ import os
 import pytest
 from filelock import FileLock, Timeout
 
-from bmdkb.engine import ledger
-from bmdkb.engine.ledger import LedgerError
+from bmdkb.engine.review import ledger
+from bmdkb.engine.review.ledger import LedgerError
 
 DIGEST = "sha256:" + "ab" * 32
 # spawn, not fork: it exists on every platform, and forking a process that already runs threads

@@ -15,10 +15,11 @@ import yaml
 import authoring_kb
 from authoring_kb import edit
 from bmdkb.cli.main import cli
-from bmdkb.engine import knowledge_base, release
-from bmdkb.engine.errors import KnowledgeBaseError, Problem
-from bmdkb.engine.lint import CHECKS, Finding, failing, lint
-from bmdkb.engine.yamlio import load_file
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.authoring import release
+from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
+from bmdkb.engine.authoring.lint import CHECKS, Finding, failing, lint
+from bmdkb.engine.common.yamlio import load_file
 
 REPO = Path(__file__).resolve().parent.parent
 PAT = "knowledge/rules/pattern/pattern.spine_up_hip_down.yaml"

@@ -14,9 +14,13 @@ import pytest
 import authoring_kb
 from authoring_kb import edit
 from bmdkb.cli.main import cli
-from bmdkb.engine import kbdiff, knowledge_base, release, rule_tests, schemas
-from bmdkb.engine.errors import BmdkbError
-from bmdkb.engine.yamlio import load_file
+from bmdkb.engine.authoring import diff as kbdiff
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.authoring import release
+from bmdkb.engine.authoring import rule_tests
+from bmdkb.engine.kb import schemas
+from bmdkb.engine.common.errors import BmdkbError
+from bmdkb.engine.common.yamlio import load_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

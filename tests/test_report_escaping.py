@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from bmdkb.cli import escape
+from bmdkb.cli.render import escape
 from bmdkb.cli.main import cli
 
 from conftest import DEMO_CASE

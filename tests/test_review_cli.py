@@ -11,7 +11,9 @@ import textwrap
 import pytest
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import governance, knowledge_base, ledger
+from bmdkb.engine.review import governance
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.review import ledger
 
 from conftest import DEMO_CASE
 

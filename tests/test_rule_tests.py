@@ -9,9 +9,10 @@ import pytest
 
 from authoring_kb import edit
 from bmdkb.cli.main import cli
-from bmdkb.engine import knowledge_base, rule_tests
-from bmdkb.engine.errors import KnowledgeBaseError
-from bmdkb.engine.evaluate import Evaluator
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.authoring import rule_tests
+from bmdkb.engine.common.errors import KnowledgeBaseError
+from bmdkb.engine.run.evaluate import Evaluator
 
 REPO = Path(__file__).resolve().parent.parent
 PAT_TESTS = "knowledge/rules/pattern/pattern.spine_up_hip_down.test.yaml"

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from bmdkb.engine import knowledge_base
-from bmdkb.engine.case_adapter import read_case
-from bmdkb.engine.compiler import compile_rule
-from bmdkb.engine.conditions import TRUE, evaluate
-from bmdkb.engine.errors import RuleActionError
-from bmdkb.engine.evaluate import Evaluator
-from bmdkb.engine import runtime
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.adapters.dxa.adapter import read_case
+from bmdkb.engine.run.compiler import compile_rule
+from bmdkb.engine.kb.conditions import TRUE, evaluate
+from bmdkb.engine.common.errors import RuleActionError
+from bmdkb.engine.run.evaluate import Evaluator
+from bmdkb.engine.run import runtime
 
 from conftest import CASES, DEMO_CASE
 

@@ -18,8 +18,8 @@ import sys
 import pytest
 
 from bmdkb.cli.main import cli
-from bmdkb.engine import rule_tests
-from bmdkb.engine.case_adapter import normalise, read_case
+from bmdkb.engine.authoring import rule_tests
+from bmdkb.engine.adapters.dxa.adapter import normalise, read_case
 
 from conftest import CASES, REPO
 

@@ -1,0 +1,74 @@
+"""`bmdkb lint`: findings on a knowledge base, each with a stable check id, a
+severity, the file and the field, the way linters of rule languages report.
+
+API::
+
+    lint(root, contract=None) -> list[Finding]     every finding, sorted by file, field, check
+    CHECKS                                         check id -> Check(id, severity, summary, run)
+    failing(findings, fail_on="error") -> list     the findings at or above ``fail_on``
+
+Works on a knowledge base that does not load: the tolerant reader shared with
+``knowledge_base.load`` (engine/kb_reader.py, through draft.py) records what it
+cannot read as findings, and the other checks run on the rest.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
+from bmdkb.engine.authoring.lint import chain  # noqa: F401 - they register checks
+from bmdkb.engine.authoring.lint import citations  # noqa: F401 - they register checks
+from bmdkb.engine.authoring.lint import content  # noqa: F401 - they register checks
+from bmdkb.engine.authoring.lint import contract as contract_checks  # noqa: F401 - they register checks
+from bmdkb.engine.authoring.lint import structure  # noqa: F401 - they register checks
+from bmdkb.engine.authoring.lint import testing  # noqa: F401 - they register checks
+from bmdkb.engine.authoring.lint.draft import read
+from bmdkb.engine.authoring.lint.registry import CHECKS, SEVERITIES, Finding
+
+__all__ = ["CHECKS", "SEVERITIES", "Finding", "failing", "lint"]
+
+
+def lint(root, contract: list[dict] | None = None) -> list[Finding]:
+    """Run every check on the knowledge base at ``root``.
+
+    ``contract`` replaces the contract's code list (schemas/conclusion-codes.json),
+    for knowledge bases that promise other codes (tests use small ones)."""
+    root = Path(root)
+    draft = read(root, contract if contract is not None else contract_checks.contract_codes())
+    findings = []
+    for check in CHECKS.values():
+        if check.id == "load-error":
+            continue
+        for file, field, message in check.run(draft):
+            findings.append(Finding(check.id, check.severity, file, field, message))
+    findings.extend(_load_errors(root, findings))
+    return sorted(set(findings), key=lambda f: (f.file, f.field, SEVERITIES.index(f.severity), f.check, f.message))
+
+
+def _load_errors(root: Path, findings: list[Finding]) -> list[Finding]:
+    """Safety net: whenever evaluate would refuse the knowledge base, lint reports an error.
+    A refusal not already explained by an error on the same file is reported as load-error."""
+    from bmdkb.engine.kb.knowledge_base import load
+
+    try:
+        load(root)
+        return []
+    except KnowledgeBaseError as exc:
+        problems = exc.problems
+    except OSError as exc:
+        problems = [Problem(str(getattr(exc, "filename", "") or root), "", f"cannot be read: {exc.strerror or exc}")]
+    files_with_errors = {f.file for f in findings if f.severity == "error"}
+    check = CHECKS["load-error"]
+    out = []
+    for p in problems:
+        if any(f == p.file or f.startswith(p.file.rstrip("/") + "/") for f in files_with_errors):
+            continue
+        out.append(Finding(check.id, check.severity, p.file, p.field, p.message))
+    if not out and not files_with_errors:  # never let a refused knowledge base lint clean
+        out = [Finding(check.id, check.severity, p.file, p.field, p.message) for p in problems]
+    return out
+
+
+def failing(findings: list[Finding], fail_on: str = "error") -> list[Finding]:
+    limit = SEVERITIES.index(fail_on)
+    return [f for f in findings if SEVERITIES.index(f.severity) <= limit]

@@ -1,0 +1,88 @@
+"""Checks that every claim is backed by a source passage that says it, and that the
+article's reference numbers a passage carries can be traced."""
+from __future__ import annotations
+
+import re
+
+from bmdkb.engine.authoring.lint.registry import check
+
+REFERENCES_FILE = "provenance/references.yaml"
+# A resolved reference whose record is only recalled says so in its `verification` note.
+_NOT_VERIFIED = re.compile(r"\bnot\b[^.]*\bverified\b|\bunverified\b", re.IGNORECASE)
+
+
+def _quote_found(draft, site) -> bool:
+    source = draft.kb.sources.get(site.raw["source"])
+    return source is not None and site.raw["quote"] in source.text
+
+
+def _located(draft, site) -> bool:
+    source = draft.kb.sources.get(site.raw["source"])
+    return source is not None and site.raw["section"] in source.meta["sections"]
+
+
+@check("citation-source-unknown", "error", "a citation names a source or section that is not registered")
+def source_unknown(draft):
+    for site in draft.citations:
+        source = draft.kb.sources.get(site.raw["source"])
+        if source is None:
+            yield site.file, f"{site.field}.source", f"no registered source {site.raw['source']!r}"
+        elif site.raw["section"] not in source.meta["sections"]:
+            yield site.file, f"{site.field}.section", f"{site.raw['section']!r} is not a section of {source.id}"
+
+
+@check("quote-not-found", "error", "a citation's quote is not, character for character, in its source text")
+def quote_not_found(draft):
+    for site in draft.citations:
+        source = draft.kb.sources.get(site.raw["source"])
+        if source is not None and site.raw["quote"] not in source.text:
+            yield site.file, f"{site.field}.quote", f"quote not found verbatim in {source.id}: {site.raw['quote'][:60]!r}"
+
+
+@check("citation-unverified", "error", "a rule has no citation that verifies (known source and section, quote found)")
+def rule_without_verified_citation(draft):
+    by_rule = {}
+    for site in draft.citations:
+        by_rule.setdefault((site.file, site.owner), []).append(site)
+    for rule in draft.kb.rules.values():
+        sites = by_rule.get((rule.file, rule.id), [])
+        if not any(_located(draft, s) and _quote_found(draft, s) for s in sites):
+            yield rule.file, "citations", f"none of rule {rule.id}'s {len(sites)} citation(s) verifies: each needs " \
+                                          "a registered source and section and a quote found there verbatim"
+
+
+@check("reference-unlisted", "error", "a citation carries a reference number the source's reference registry lacks")
+def reference_unlisted(draft):
+    for site in draft.citations:
+        for k, number in enumerate(site.raw.get("references", [])):
+            if number not in draft.kb.references:
+                yield site.file, f"{site.field}.references[{k}]", \
+                    f"reference {number} is not in {REFERENCES_FILE}: register it, resolved or unresolved with a reason"
+
+
+@check("reference-unresolved", "warning", "a citation carries a reference the registry marks unresolved")
+def reference_unresolved(draft):
+    for site in draft.citations:
+        for k, number in enumerate(site.raw.get("references", [])):
+            ref = draft.kb.references.get(number)
+            if ref is not None and ref["status"] == "unresolved":
+                listed = f" (listed as {ref['listed_as']!r})" if ref.get("listed_as") else " (not in the article's list)"
+                yield site.file, f"{site.field}.references[{k}]", \
+                    f"reference {number} is unresolved{listed}: the passage cannot be traced to its primary source"
+
+
+@check("reference-unverified", "warning", "a reference is resolved to a record that has not been verified")
+def reference_unverified(draft):
+    for index, (number, ref) in enumerate(sorted(draft.kb.references.items())):
+        note = ref.get("verification", "")
+        if ref["status"] == "resolved" and (not note or _NOT_VERIFIED.search(note)):
+            cited = sum(number in s.raw.get("references", []) for s in draft.citations)
+            yield REFERENCES_FILE, f"references[{_position(draft, number)}].verification", \
+                f"reference {number}'s record is not verified against a bibliographic database " \
+                f"({cited} citation{'s carry' if cited != 1 else ' carries'} it)"
+
+
+def _position(draft, number) -> int:
+    doc = draft.documents.get(REFERENCES_FILE, {})
+    numbers = [r["number"] for r in doc.get("references", [])]
+    return numbers.index(number) if number in numbers else 0

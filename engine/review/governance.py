@@ -1,0 +1,437 @@
+"""Editorial status of each rule, derived only from the review ledger, and the decisions
+that move a rule through its lifecycle.
+
+    draft --submit--> submitted --start--> under_review --approve x quorum--> approved
+                        ^  ^                   |                                  |
+                        |  |           request-changes (also from      content changed, or
+                        |  |           submitted or approved)           review-by date passed
+                        |  |                   v                                  |
+                        |  +---submit--- changes_requested                        |
+                        +-------------------------submit--------------------------+
+    any state but retired --retire--> retired (final)
+
+A rule with no ledger entry is a draft. It is approved when, since review last started,
+`quorum` distinct board members (none of them its current author) approved the same
+content digest, that digest is the rule's current one, and the earliest review-by date
+of those approvals has not passed. An approval that no longer holds shows as
+"approved (changed since approval)" or "approved (lapsed)" and counts as pending; a ledger
+that fails verification makes every rule "unverified" (pending) until it is repaired.
+
+Who may decide what: anyone submits (usually the author); review is started, approved and
+sent back by board members other than the rule's author; an approval needs a conflict-of-
+interest declaration; requesting changes and retiring need a note. People are identified by
+the name given with --by, compared case- and spacing-insensitively.
+
+Policy (quorum, review period) is read from
+knowledge/policy.yaml at the time the status is asked for, so raising the quorum takes
+effect at once. The clock is ``now`` or, when that is None, $BMDKB_NOW (an ISO date or
+date-time, UTC unless it says otherwise), else the system clock: tests and the board's
+"what lapses next month" questions set it.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from bmdkb.engine.review import ledger
+from bmdkb.engine.common.errors import BmdkbError, Problem
+
+PENDING = "pending editorial review"
+CLOCK_VAR = "BMDKB_NOW"
+ACTIONS = ("submit", "start", "approve", "request-changes", "retire")
+VERBS = {"submit": "submit", "start": "start review", "approve": "approve",
+         "request-changes": "request changes", "retire": "retire"}
+DEFAULT_POLICY = {"quorum": 1, "review_period_months": 12, "lapse_warning_days": 60}
+
+CHANGED = "approved (changed since approval)"
+LAPSED = "approved (lapsed)"
+UNVERIFIED = "unverified"
+STATUS_ORDER = ("draft", "submitted", "under_review", "changes_requested", "approved", CHANGED, LAPSED,
+                "retired", UNVERIFIED)
+
+
+class ReviewError(BmdkbError):
+    """A decision refused (illegal transition, missing declaration, unknown rule): exit 2,
+    and the ledger is left untouched."""
+
+
+@dataclass
+class RuleStatus:
+    status: str                 # one of STATUS_ORDER
+    approved: bool              # a valid approval bound to the current content digest
+    caution: str | None = PENDING
+    detail: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- clock, policy, people
+
+def clock(now: dt.datetime | dt.date | None = None) -> dt.datetime:
+    """The current time in UTC: ``now``, else $BMDKB_NOW, else the system clock."""
+    if now is None:
+        text = os.environ.get(CLOCK_VAR, "").strip()
+        if not text:
+            return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        try:
+            now = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ReviewError(Problem(f"${CLOCK_VAR}", "", f"{text!r} is not an ISO date or date-time "
+                                                          "(e.g. 2026-03-01 or 2026-03-01T09:30:00Z)")) from None
+    if not isinstance(now, dt.datetime):
+        now = dt.datetime.combine(now, dt.time())
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
+    return now.astimezone(dt.timezone.utc).replace(microsecond=0)
+
+
+def timestamp(now: dt.datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later, or the month's last day when it is shorter."""
+    year, month0 = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return dt.date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
+
+
+def policy(kb) -> dict:
+    return {**DEFAULT_POLICY, **{k: v for k, v in kb.policy.items() if k in DEFAULT_POLICY}}
+
+
+def person(name: str | None) -> str:
+    """A name as recorded: trimmed, inner spaces collapsed ('' when empty)."""
+    return " ".join((name or "").split())
+
+
+def same_person(a: str, b: str) -> bool:
+    return person(a).casefold() == person(b).casefold()
+
+
+def ledger_path(kb):
+    return kb.root / ledger.LEDGER_FILE
+
+
+# ---------------------------------------------------------------- deriving a status
+
+@dataclass
+class _Track:
+    """A rule's history folded into where it stands (before content and date are considered)."""
+
+    phase: str = "draft"                              # draft|submitted|under_review|changes_requested|approved|retired
+    since: dict | None = None                         # the entry that put it there
+    started: dict | None = None                       # the entry that started the current review
+    approvals: list = field(default_factory=list)     # approve entries since review started
+    approval: list = field(default_factory=list)      # the approvals that reached quorum
+    entries: list = field(default_factory=list)
+
+
+def _fold(entries: list, author: str, quorum: int) -> _Track:
+    track = _Track()
+    for entry in entries:
+        track.entries.append(entry)
+        action = entry["action"]
+        if action == "approve":
+            if same_person(entry["by"], author):
+                continue  # an approval by the rule's (current) author never counts
+            track.approvals.append(entry)
+            agreeing = _distinct([a for a in track.approvals if a["rule_digest"] == entry["rule_digest"]])
+            if len(agreeing) >= quorum:
+                if track.phase != "approved":
+                    track.since = entry
+                track.phase, track.approval = "approved", agreeing
+            continue
+        track.phase, track.since = {"submit": "submitted", "start": "under_review",
+                                    "request-changes": "changes_requested", "retire": "retired"}[action], entry
+        if action in ("submit", "start", "request-changes"):
+            track.approvals, track.approval = [], []
+        if action == "start":
+            track.started = entry
+    return track
+
+
+def _distinct(approvals: list) -> list:
+    """The first approval of each person (names compared case-insensitively)."""
+    seen, out = set(), []
+    for a in approvals:
+        key = person(a["by"]).casefold()
+        if key not in seen:
+            seen.add(key)
+            out.append(a)
+    return out
+
+
+def _approval_view(a: dict) -> dict:
+    return {"by": a["by"], "time": a["time"], "coi": a["coi"], "review_by": a["review_by"], "seq": a["seq"],
+            "rule_version": a["rule_version"], "rule_digest": a["rule_digest"]}
+
+
+def _status(rule, track: _Track, pol: dict, today: dt.date) -> RuleStatus:
+    author = rule.author
+    since = track.since
+    detail = {"author": author, "since": since["time"] if since else None, "since_seq": since["seq"] if since else None,
+              "by": since["by"] if since else None, "note": since["note"] if since else None,
+              "quorum": pol["quorum"], "entries": len(track.entries)}
+    phase = track.phase
+    if phase == "approved":
+        approved_digest = track.approval[0]["rule_digest"]
+        review_by = min(dt.date.fromisoformat(a["review_by"]) for a in track.approval)
+        detail.update(approvals=[_approval_view(a) for a in track.approval], approved_on=since["time"][:10],
+                      approved_version=since["rule_version"], approved_digest=approved_digest,
+                      review_by=review_by.isoformat(), days_to_review_by=(review_by - today).days)
+        if approved_digest != rule.digest:
+            detail.update(label=CHANGED,
+                          waiting_for=f"the author ({author}) to submit the changed rule for review again")
+            return RuleStatus(CHANGED, False, f"{PENDING}: changed since its approval on {detail['approved_on']}",
+                              detail)
+        if today > review_by:
+            detail.update(label=LAPSED, lapsed_on=(review_by + dt.timedelta(days=1)).isoformat(),
+                          waiting_for=f"re-review: the author ({author}) to submit it again")
+            return RuleStatus(LAPSED, False, f"{PENDING}: its approval lapsed on {detail['lapsed_on']} "
+                                             f"(review-by date {review_by.isoformat()} passed)", detail)
+        detail.update(label="approved", waiting_for=None)
+        return RuleStatus("approved", True, None, detail)
+    if phase == "under_review":
+        current = _distinct([a for a in track.approvals if a["rule_digest"] == rule.digest])
+        stale = [a for a in track.approvals if a["rule_digest"] != rule.digest]
+        missing = pol["quorum"] - len(current)
+        detail.update(approvals=[_approval_view(a) for a in current], stale_approvals=[_approval_view(a) for a in stale],
+                      reviewer=track.started["by"] if track.started else None,
+                      label=f"under_review ({len(current)} of {pol['quorum']} approvals)" if current else "under_review",
+                      waiting_for=f"{missing} more approval{'s' if missing != 1 else ''} from board members other than "
+                                  f"{author}" + (f" (approved so far: {', '.join(a['by'] for a in current)})"
+                                                 if current else ""))
+    elif phase == "retired":
+        detail.update(label="retired", waiting_for=None)
+        return RuleStatus("retired", False, f"retired by the editorial board on {since['time'][:10]}: "
+                                            "do not rely on it", detail)
+    else:
+        detail["label"] = phase
+        detail["waiting_for"] = {
+            "draft": f"the author ({author}) to submit it",
+            "submitted": f"a board member other than {author} to start review",
+            "changes_requested": f"the author ({author}) to revise and submit it again",
+        }[phase]
+    return RuleStatus(phase, False, PENDING, detail)
+
+
+def _entries_by_rule(entries: list) -> dict:
+    out: dict = {}
+    for entry in entries:
+        out.setdefault(entry["rule"], []).append(entry)
+    return out
+
+
+def _statuses_from(kb, reading: ledger.Reading, pol: dict, today: dt.date) -> dict[str, RuleStatus]:
+    if not reading.ok:
+        caution = f"{PENDING}: the review ledger fails verification (run bmdkb review verify)"
+        return {rule_id: RuleStatus(UNVERIFIED, False, caution,
+                                    {"label": UNVERIFIED, "ledger_problem": reading.broken.message,
+                                     "author": rule.author, "waiting_for": "the board to repair the review ledger"})
+                for rule_id, rule in kb.rules.items()}
+    by_rule = _entries_by_rule(reading.entries)
+    return {rule_id: _status(rule, _fold(by_rule.get(rule_id, []), rule.author, pol["quorum"]), pol, today)
+            for rule_id, rule in kb.rules.items()}
+
+
+def statuses(kb, now: dt.datetime | None = None) -> dict[str, RuleStatus]:
+    """Every rule's status at ``now`` (see ``clock``), from the ledger in kb.root."""
+    now = clock(now)
+    return _statuses_from(kb, ledger.read(ledger_path(kb)), policy(kb), now.date())
+
+
+# ---------------------------------------------------------------- decisions
+
+@dataclass
+class Outcome:
+    entry: dict
+    status: RuleStatus          # the rule's status once the decision is recorded
+    repairs: list
+
+
+def _refuse(rule_id: str, message: str):
+    raise ReviewError(Problem(rule_id, "", message))
+
+
+def _date_of(entry: dict | None) -> str:
+    return entry["time"][:10] if entry else "?"
+
+
+def _check(action: str, rule, status: RuleStatus, track: _Track, by: str, note, coi) -> None:
+    """Refuse an illegal decision with one line naming the rule and why."""
+    rid, verb, s = rule.id, VERBS[action], status.status
+    author_acts = same_person(by, rule.author)
+    if s == "retired":
+        _refuse(rid, f"cannot {verb}: the rule was retired on {_date_of(track.since)} by {track.since['by']}, "
+                     "and a retired rule takes no further decisions")
+    if action == "submit":
+        if s in ("draft", "changes_requested", CHANGED, LAPSED):
+            return
+        reason = {"submitted": f"it is already submitted (since {_date_of(track.since)}) and waits for a reviewer",
+                  "under_review": f"it is under review (since {_date_of(track.since)})",
+                  "approved": f"it is approved and the approval holds (review by {status.detail.get('review_by')})"}
+        _refuse(rid, f"cannot submit: {reason[s]}")
+    if action == "start":
+        if s != "submitted":
+            reason = {"draft": "status is draft (submit it first)",
+                      "changes_requested": "status is changes_requested (the author must revise and submit it again)",
+                      "under_review": f"it is already under review (started by {track.started['by']} on "
+                                      f"{_date_of(track.started)})" if track.started else "it is already under review",
+                      "approved": "it is approved and the approval holds",
+                      CHANGED: "it was changed since its approval (submit it again first)",
+                      LAPSED: "its approval lapsed (submit it again first)"}
+            _refuse(rid, f"cannot start review: {reason[s]}")
+        if author_acts:
+            _refuse(rid, f"cannot start review: {by} is the rule's author; another board member reviews it")
+        return
+    if action == "approve":
+        if s != "under_review":
+            reason = {"draft": "status is draft (submit it and start review first)",
+                      "submitted": "status is submitted (start review first)",
+                      "changes_requested": "status is changes_requested (the author must revise and submit it again)",
+                      "approved": f"it is already approved (on {status.detail.get('approved_on')}, review by "
+                                  f"{status.detail.get('review_by')})",
+                      CHANGED: "it was changed since its approval (submit it again and start review first)",
+                      LAPSED: "its approval lapsed (submit it again and start review first)"}
+            _refuse(rid, f"cannot approve: {reason[s]}")
+        if author_acts:
+            _refuse(rid, f"cannot approve: {by} is the rule's author, and authors cannot approve their own rules")
+        earlier = next((a for a in status.detail.get("approvals", []) if same_person(a["by"], by)), None)
+        if earlier:
+            _refuse(rid, f"cannot approve: {by} already approved this content (entry {earlier['seq']}); "
+                         "the quorum counts distinct approvers")
+        if not person(coi):
+            _refuse(rid, 'cannot approve without a conflict-of-interest declaration: add --coi none, '
+                         'or --coi "the declared interest"')
+        return
+    if action == "request-changes":
+        if s in ("draft", "changes_requested"):
+            _refuse(rid, f"cannot request changes: status is {s} (nothing is waiting for review)")
+        if author_acts:
+            _refuse(rid, f"cannot request changes: {by} is the rule's author; a reviewer requests changes")
+        if not note:
+            _refuse(rid, "cannot request changes without --note saying what should change")
+        return
+    if action == "retire" and not note:
+        _refuse(rid, "cannot retire without --note giving the reason")
+
+
+def _review_by(rule_id: str, pol: dict, today: dt.date, given: dt.date | str | None) -> dt.date:
+    latest = add_months(today, pol["review_period_months"])
+    if given is None:
+        return latest
+    if isinstance(given, str):
+        try:
+            given = dt.date.fromisoformat(given)
+        except ValueError:
+            _refuse(rule_id, f"--review-by {given!r} is not an ISO date (e.g. {latest.isoformat()})")
+    if given <= today:
+        _refuse(rule_id, f"--review-by {given.isoformat()} must be after today ({today.isoformat()})")
+    if given > latest:
+        _refuse(rule_id, f"--review-by {given.isoformat()} is later than the policy allows ({latest.isoformat()}, "
+                         f"{pol['review_period_months']} months)")
+    return given
+
+
+def _fields(action: str, rule, by: str, note, now: dt.datetime) -> dict:
+    return {"time": timestamp(now), "action": action, "rule": rule.id, "rule_version": rule.version,
+            "rule_digest": rule.digest, "by": by, "note": note}
+
+
+def decide(kb, action: str, rule_id: str, by: str, note: str | None = None, coi: str | None = None,
+           review_by: dt.date | str | None = None, now: dt.datetime | None = None) -> Outcome:
+    """Record one decision about one rule, or raise ReviewError and leave the ledger untouched."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown review action {action!r}")
+    now = clock(now)
+    rule = kb.rules.get(rule_id)
+    if rule is None:
+        _refuse(rule_id, f"cannot {VERBS[action]}: no rule with this id in the knowledge base at {kb.root}")
+    by, note = person(by), (note or "").strip() or None
+    if not by:
+        _refuse(rule_id, f"cannot {VERBS[action]}: --by is empty; give the name of the person deciding")
+    pol, today = policy(kb), now.date()
+    with ledger.writing(ledger_path(kb)) as session:
+        track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"])
+        status = _status(rule, track, pol, today)
+        _check(action, rule, status, track, by, note, coi)
+        fields = _fields(action, rule, by, note, now)
+        if action == "approve":
+            fields["coi"] = person(coi)
+            fields["review_by"] = _review_by(rule_id, pol, today, review_by).isoformat()
+        entry = session.append(fields)
+        after = _status(rule, _fold(_entries_by_rule(session.entries)[rule_id], rule.author, pol["quorum"]),
+                        pol, today)
+    return Outcome(entry, after, session.repairs)
+
+
+def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = None):
+    """Submit every rule that can be submitted, under one lock; returns (outcomes, skipped {id: status})."""
+    now = clock(now)
+    by, note = person(by), (note or "").strip() or None
+    if not by:
+        _refuse("--all", "cannot submit: --by is empty; give the name of the person deciding")
+    pol, today = policy(kb), now.date()
+    outcomes, skipped = [], {}
+    with ledger.writing(ledger_path(kb)) as session:
+        by_rule = _entries_by_rule(session.entries)
+        for rule in kb.rules.values():
+            track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"])
+            status = _status(rule, track, pol, today)
+            if status.status not in ("draft", "changes_requested", CHANGED, LAPSED):
+                skipped[rule.id] = status.detail.get("label", status.status)
+                continue
+            entry = session.append(_fields("submit", rule, by, note, now))
+            after = _status(rule, _fold(by_rule.get(rule.id, []) + [entry], rule.author, pol["quorum"]), pol, today)
+            outcomes.append(Outcome(entry, after, []))
+    if outcomes:
+        outcomes[0].repairs.extend(session.repairs)
+    return outcomes, skipped
+
+
+# ---------------------------------------------------------------- the board's dashboard
+
+def dashboard(kb, now: dt.datetime | None = None) -> dict:
+    """Everything `bmdkb review status` shows, as plain data."""
+    now = clock(now)
+    today, pol = now.date(), policy(kb)
+    reading = ledger.read(ledger_path(kb))
+    current = _statuses_from(kb, reading, pol, today)
+    rules = []
+    for rule_id, st in current.items():
+        d = st.detail
+        since = d.get("since")
+        rules.append({
+            "id": rule_id, "version": kb.rules[rule_id].version, "author": d.get("author"), "status": st.status,
+            "label": d.get("label", st.status), "approved": st.approved, "since": since,
+            "days_in_status": (today - dt.date.fromisoformat(since[:10])).days if since else None,
+            "waiting_for": d.get("waiting_for"), "approvals": d.get("approvals", []),
+            "stale_approvals": d.get("stale_approvals", []), "approved_on": d.get("approved_on"),
+            "review_by": d.get("review_by"), "days_to_review_by": d.get("days_to_review_by"),
+            "lapsed_on": d.get("lapsed_on"), "digest": kb.rules[rule_id].digest,
+            "approved_digest": d.get("approved_digest"), "note": d.get("note"), "caution": st.caution})
+    counts = {s: 0 for s in STATUS_ORDER}
+    for r in rules:
+        counts[r["status"]] += 1
+    known = set(kb.rules)
+    lapsing = [r for r in rules if r["status"] == "approved"
+               and r["days_to_review_by"] is not None and r["days_to_review_by"] <= pol["lapse_warning_days"]]
+    return {
+        "knowledge_base": {"name": kb.meta["name"], "release": kb.release, "rules": len(kb.rules)},
+        "as_of": timestamp(now),
+        "policy": pol,
+        "ledger": {"file": ledger.LEDGER_FILE, "entries": len(reading.entries), "verified": reading.ok,
+                   "problem": reading.broken.message if reading.broken else None, "head": reading.head,
+                   "notes": reading.notes()},
+        "counts": {k: v for k, v in counts.items() if v},
+        "rules": rules,
+        "waiting": [r["id"] for r in sorted(rules, key=lambda r: (r["since"] or "", r["id"]))
+                    if r["waiting_for"] and r["status"] not in (CHANGED, LAPSED)],
+        "changed_since_approval": [r["id"] for r in rules if r["status"] == CHANGED],
+        "lapsed": [r["id"] for r in rules if r["status"] == LAPSED],
+        "lapsing": [r["id"] for r in sorted(lapsing, key=lambda r: (r["review_by"], r["id"]))],
+        "declared_interests": [{"rule": r["id"], "by": a["by"], "coi": a["coi"]}
+                               for r in rules for a in r["approvals"] if a["coi"].casefold() != "none"],
+        "unknown_rules": sorted({e["rule"] for e in reading.entries} - known),
+    }

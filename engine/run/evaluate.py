@@ -1,0 +1,41 @@
+"""The case pipeline: validate -> derive facts -> run rules -> result document."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bmdkb.engine.review import governance
+from bmdkb.engine.adapters.dxa.adapter import case_to_facts, validate_case
+from bmdkb.engine.run.results import build_result
+from bmdkb.engine.run.runtime import Runtime
+
+
+@dataclass
+class Evaluation:
+    """Everything one case produced; explain and renderers read from it."""
+
+    case: dict
+    file: str
+    facts: list        # input and adapter-derived facts
+    firings: list
+    asserted: list     # facts asserted by rules (conclusions included)
+    result: dict
+
+
+class Evaluator:
+    """A knowledge base compiled once, evaluating any number of cases in isolation."""
+
+    def __init__(self, kb, now: dt.datetime | None = None):
+        self.kb = kb
+        self.now = now
+        self.statuses = governance.statuses(kb, now)
+        self.runtime = Runtime(kb)
+
+    def evaluate(self, case: dict, file: str = "<case>", approved_only: bool = False,
+                 today: dt.date | None = None) -> Evaluation:
+        today = today or (self.now.date() if self.now else dt.date.today())
+        validate_case(case, file, today)
+        facts = case_to_facts(case, self.kb.treatment_classes)
+        firings, asserted = self.runtime.run(facts)
+        result = build_result(self.kb, case["case_id"], facts, firings, asserted, self.statuses, approved_only)
+        return Evaluation(case, file, facts, firings, asserted, result)

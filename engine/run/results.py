@@ -1,0 +1,173 @@
+"""Firings -> the result document: one conclusion per code, ordered, cited, traced,
+and cautioned when any content it rests on is not approved."""
+from __future__ import annotations
+
+from bmdkb.engine.review.governance import PENDING
+
+SUPPORT_RANK = {"considered": 0, "supported": 1}
+UPSTREAM_PENDING = "rests on content pending editorial review"
+
+
+def _ref(fact_id: str) -> str:
+    """A conclusion fact is named by its code in `because`; other facts by id."""
+    return fact_id.removeprefix("conclusion:")
+
+
+class _Approval:
+    """Whether a fact or firing rests only on approved rules, all the way down."""
+
+    def __init__(self, statuses, asserted_by_id, firings_by_code):
+        self.statuses = statuses
+        self.asserted = asserted_by_id
+        self.firings_by_code = firings_by_code
+        self.memo = {}
+
+    def rule(self, rule_id: str) -> bool:
+        return self.statuses[rule_id].approved
+
+    def fact(self, fact_id: str) -> bool:
+        if fact_id in self.memo:
+            return self.memo[fact_id]
+        self.memo[fact_id] = False  # guards against cycles; rules are monotonic so none is expected
+        if fact_id.startswith("conclusion:"):
+            ok = any(self.firing(f) for f in self.firings_by_code.get(_ref(fact_id), []))
+        elif fact_id in self.asserted:
+            fact = self.asserted[fact_id]
+            ok = self.rule(fact.rule) and all(self.fact(b) for b in fact.because)
+        else:
+            ok = True  # an input or adapter-derived fact
+        self.memo[fact_id] = ok
+        return ok
+
+    def firing(self, firing) -> bool:
+        return self.rule(firing.rule) and all(self.fact(m["id"]) for m in firing.matched.values())
+
+    # -- why something is not approved: the unapproved rules it rests on ----------------------------
+    def fact_blockers(self, fact_id: str) -> frozenset:
+        key = ("blockers", fact_id)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = frozenset()  # cycle guard, as above
+        if fact_id.startswith("conclusion:"):
+            found = self.code_blockers(_ref(fact_id))
+        elif fact_id in self.asserted:
+            fact = self.asserted[fact_id]
+            found = frozenset([] if self.rule(fact.rule) else [fact.rule]).union(
+                *(self.fact_blockers(b) for b in fact.because))
+        else:
+            found = frozenset()
+        self.memo[key] = found
+        return found
+
+    def firing_blockers(self, firing) -> frozenset:
+        own = frozenset([] if self.rule(firing.rule) else [firing.rule])
+        return own.union(*(self.fact_blockers(m["id"]) for m in firing.matched.values()))
+
+    def code_blockers(self, code: str) -> frozenset:
+        """The unapproved rules behind the firing of ``code`` that rests on the fewest of them."""
+        options = [self.firing_blockers(f) for f in self.firings_by_code.get(code, [])]
+        return min(options, key=lambda b: (len(b), sorted(b))) if options else frozenset()
+
+
+def _orders(kb) -> tuple[dict, dict]:
+    """(rule id -> position in the knowledge base, kind -> stage position, as kb.stage_index gives it)."""
+    stages: dict = {}
+    for i, stage in enumerate(kb.stages):
+        stages.setdefault(stage["kind"], i)
+    return {rule_id: i for i, rule_id in enumerate(kb.rules)}, stages
+
+
+def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_only: bool) -> dict:
+    rule_order, stage_order = _orders(kb)
+    no_stage = len(kb.stages)
+    firings_by_code: dict[str, list] = {}
+    for firing in firings:
+        code = kb.rules[firing.rule].concludes
+        if code:
+            firings_by_code.setdefault(code, []).append(firing)
+    approval = _Approval(statuses, {f.id: f for f in asserted}, firings_by_code)
+
+    conclusions, withheld = [], []
+    for code, code_firings in firings_by_code.items():
+        if approved_only:
+            code_firings = [f for f in code_firings if approval.firing(f)]
+            if not code_firings:
+                withheld.append(code)
+                continue
+        conclusions.append(_conclusion(kb, code, code_firings, statuses, approval, rule_order))
+    conclusions.sort(key=lambda c: (stage_order.get(c["kind"], no_stage), c["code"]))
+
+    shown_facts = [f.to_dict() for f in facts]
+    withheld_facts = 0
+    for fact in asserted:
+        if fact.type != "conclusion":
+            if approved_only and not approval.fact(fact.id):
+                withheld_facts += 1  # derived by (or from) a rule not approved: not shown in approved-only mode
+                continue
+            out = fact.to_dict()
+            out["because"] = [_ref(b) for b in fact.because]
+            shown_facts.append(out)
+    summary = {
+        "patterns": [c["code"] for c in conclusions if c["kind"] == "pattern"],
+        "conclusions": len(conclusions),
+        "withheld": len(withheld),
+        "withheld_codes": sorted(withheld),
+    }
+    if approved_only:
+        summary["withheld_conclusions"] = [_withheld(kb, code, approval, statuses) for code in sorted(withheld)]
+        summary["withheld_facts"] = withheld_facts
+    return {
+        "case_id": case_id,
+        "knowledge_base": {"name": kb.meta["name"], "version": kb.release, "digest": kb.digest},
+        "mode": "approved-only" if approved_only else "preview",
+        "facts": shown_facts,
+        "conclusions": conclusions,
+        "summary": summary,
+    }
+
+
+def _withheld(kb, code: str, approval: _Approval, statuses) -> dict:
+    """A conclusion approved-only mode withheld: its code and kind, and the unapproved rules it rests on."""
+    rules = sorted(approval.code_blockers(code), key=list(kb.rules).index)
+    kind = next(r.kind for r in kb.rules_concluding(code))
+    return {"code": code, "kind": kind,
+            "unapproved_rules": [{"id": r, "version": kb.rules[r].version, "status": statuses[r].status}
+                                 for r in rules]}
+
+
+def _conclusion(kb, code, code_firings, statuses, approval, rule_order) -> dict:
+    best = max(code_firings, key=lambda f: (SUPPORT_RANK[kb.rules[f.rule].support], -rule_order[f.rule]))
+    rule = kb.rules[best.rule]
+    chosen = [f for f in code_firings if f.rule == rule.id]
+    because, details = [], []
+    detail_alias = rule.then["conclude"].get("details_from")
+    for firing in chosen:
+        for pattern in rule.patterns:
+            ref = _ref(firing.matched[pattern.alias]["id"])
+            if ref not in because:
+                because.append(ref)
+        if detail_alias:
+            label = firing.matched[detail_alias].get("label")
+            if label and label not in details:
+                details.append(label)
+    status = statuses[rule.id]
+    out = {
+        "code": code,
+        "kind": rule.kind,
+        "statement": rule.statement["clinician"],
+        "patient_statement": rule.statement.get("patient", ""),
+        "support": rule.support,
+        "rule": {"id": rule.id, "version": rule.version, "status": status.status, "digest": rule.digest},
+        "because": because,
+        "citations": [c.to_dict() for c in rule.citations],
+    }
+    if details:
+        out["details"] = details
+    if rule.uses:
+        out["reference_figures"] = [{"id": f, "description": kb.facts[f]["description"], "values": kb.facts[f]["values"]}
+                                    for f in rule.uses]
+    if not status.approved:
+        out["caution"] = status.caution or PENDING
+    elif not all(approval.firing(f) for f in chosen):
+        out["caution"] = UPSTREAM_PENDING
+    return out

@@ -8,6 +8,10 @@ the old and the new checkout and comparing the two folders byte for byte::
     python tests/snapshot_outputs.py outputs OUT/cases OUT/after     # in the new checkout's venv
     diff -r OUT/before OUT/after && echo byte-identical
 
+A quicker look while working: ``outputs OUT/cases OUT/after --sample 10`` runs every tenth input
+(all shipped ones, and the knowledge-base-wide commands), and ``compare OUT/before OUT/after``
+names every output of the second folder that differs from the first (exit 1 if any).
+
 Everything goes through the `bmdkb` command (in-process, through click's test runner), so the
 check depends only on the command line, which a restructure keeps. Recorded for each output:
 stdout, stderr and the exit status. Covered: evaluate (json, text, markdown, --explain, and
@@ -49,7 +53,7 @@ def write_cases(out: Path) -> None:
                                       .replace("0.9", "912", 1))
 
 
-def write_outputs(cases: Path, out: Path) -> None:
+def write_outputs(cases: Path, out: Path, sample: int = 1) -> None:
     """Run every command on every input of ``cases`` and write what it printed to ``out``."""
     os.environ["BMDKB_NOW"] = "2026-06-01"
     os.environ.pop("BMDKB_KB", None)
@@ -69,7 +73,9 @@ def write_outputs(cases: Path, out: Path) -> None:
         return result.stdout
 
     files = sorted(cases.iterdir())
-    for path in files:
+    for n, path in enumerate(files):
+        if sample > 1 and n % sample and not path.name.startswith("shipped--"):
+            continue
         stem = path.name
         document = record(f"{stem}.evaluate.json", ["evaluate", *kb, "--format", "json", str(path)])
         record(f"{stem}.evaluate.text", ["evaluate", *kb, str(path)])
@@ -119,10 +125,23 @@ def _codes(document) -> set[str]:
     return found
 
 
+def compare(before: Path, after: Path) -> int:
+    """Name every output in ``after`` whose bytes differ from (or are missing in) ``before``."""
+    differing = [p.name for p in sorted(after.iterdir())
+                 if not (before / p.name).is_file() or (before / p.name).read_bytes() != p.read_bytes()]
+    for name in differing:
+        print(f"differs: {name}")
+    print(f"{len(differing)} of {len(list(after.iterdir()))} outputs differ")
+    return 1 if differing else 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "cases":
-        write_cases(Path(sys.argv[2]))
-    elif len(sys.argv) == 4 and sys.argv[1] == "outputs":
-        write_outputs(Path(sys.argv[2]).resolve(), Path(sys.argv[3]))
+    args = sys.argv[1:]
+    if len(args) == 2 and args[0] == "cases":
+        write_cases(Path(args[1]))
+    elif len(args) in (3, 5) and args[0] == "outputs":
+        write_outputs(Path(args[1]).resolve(), Path(args[2]), int(args[4]) if len(args) == 5 else 1)
+    elif len(args) == 3 and args[0] == "compare":
+        sys.exit(compare(Path(args[1]), Path(args[2])))
     else:
         sys.exit(__doc__)

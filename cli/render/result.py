@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from bmdkb.engine.adapters.dxa.adapter import summary_lines
+from bmdkb.engine import api
 
 from bmdkb.cli.render import escape
 
@@ -122,7 +122,7 @@ def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
     for stage, items in sections(result, kb):
         out += ["", stage["title"].upper()]
         if stage["kind"] == "pattern":
-            out += [f"  {line}" for line in summary_lines(result["facts"])]
+            out += [f"  {line}" for line in api.adapter_for(kb).summary_lines(result["facts"])]
             if not items:
                 for line in no_pattern_lines(result):
                     out += wrap(line, "  ", WIDTH)
@@ -163,7 +163,7 @@ def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str
     for stage, items in sections(result, kb):
         out += ["", f"### {stage['title']}", ""]
         if stage["kind"] == "pattern":
-            out += ["```"] + summary_lines(facts) + ["```", ""]
+            out += ["```"] + api.adapter_for(kb).summary_lines(facts) + ["```", ""]
             if not items:
                 out += no_pattern_lines(result)
         for c in items:

@@ -101,7 +101,7 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
 @kb_option
 def validate(cases, kb_root):
     """Check the knowledge base and, if given, patient CASES; list every problem with file and field."""
-    from bmdkb.engine.api import adapter_for, adapter_named, DEFAULT_ADAPTER, read_case
+    from bmdkb.engine.api import adapter_for, read_case
     import datetime as dt
 
     problems, kb = [], None
@@ -112,7 +112,7 @@ def validate(cases, kb_root):
     except BmdkbError as exc:
         problems.extend(exc.problems)
     # the knowledge base's adapter; the default one when the knowledge base did not load
-    adapter = adapter_for(kb) if kb is not None else adapter_named(DEFAULT_ADAPTER)
+    adapter = adapter_for(kb)
     for path in cases:
         try:
             adapter.validate_case(read_case(path, path), path, dt.date.today())

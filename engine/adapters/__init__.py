@@ -77,5 +77,7 @@ def named(name: str) -> CaseAdapter:
 
 
 def for_kb(kb) -> CaseAdapter:
-    """The adapter the knowledge base names in kb.yaml (the default when kb.yaml did not read)."""
-    return named(kb.meta.get("adapter", DEFAULT))
+    """The adapter the knowledge base names in kb.yaml; the default one for ``None`` (no
+    knowledge base loaded, e.g. `bmdkb validate` checking cases after the KB was refused)
+    or when kb.yaml did not read."""
+    return named(kb.meta.get("adapter", DEFAULT) if kb is not None else DEFAULT)

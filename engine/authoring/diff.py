@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmdkb.engine import adapters
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.kb.knowledge_base import load
 from bmdkb.engine.authoring import rule_tests
@@ -172,9 +173,10 @@ def _content(old_kb, new_kb) -> tuple[list, list, dict, dict]:
             fields = field_changes(old_items.get(item_id, {}), new_items.get(item_id, {}))
             if fields:
                 other[f"{label} {item_id}"] = fields
-    classes = field_changes(old_kb.treatment_classes, new_kb.treatment_classes)
-    if classes:
-        other["treatment classes"] = classes
+    for spec in adapters.for_kb(new_kb).data_files:   # the domain's own tables (treatment classes)
+        changes = field_changes(old_kb.domain_data.get(spec.key, {}), new_kb.domain_data.get(spec.key, {}))
+        if changes:
+            other[spec.label] = changes
     return added, removed, changed, other
 
 

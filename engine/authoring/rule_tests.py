@@ -40,7 +40,7 @@ from pathlib import Path
 from bmdkb.engine.kb import conditions
 
 from bmdkb.engine.kb import schemas
-from bmdkb.engine.adapters.dxa.adapter import validate_case
+from bmdkb.engine import adapters
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.common.yamlio import load_file
 
@@ -344,7 +344,7 @@ def load_test_files(kb_root, paths=None, kb=None) -> list[TestFile]:
                 continue
             label = f"{display} cases[{i}]"
             try:
-                validate_case(case, label, TEST_TODAY)
+                adapters.for_kb(kb).validate_case(case, label, TEST_TODAY)
             except BmdkbError as exc:
                 problems.extend(exc.problems)
                 continue

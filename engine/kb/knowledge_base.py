@@ -100,7 +100,7 @@ class KnowledgeBase:
     fact_types: dict
     parameters: dict       # id -> entry (value, unit, description, provenance)
     facts: dict            # id -> entry (description, values, citations)
-    treatment_classes: dict
+    domain_data: dict      # the adapter's data files: DataFile.key -> data (e.g. treatment_classes)
     rules: dict            # id -> Rule, in stage order then id
     sources: dict          # id -> Source
     references: dict       # number -> entry

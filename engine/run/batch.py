@@ -52,7 +52,7 @@ from pathlib import Path
 from bmdkb.engine.review import governance
 
 from bmdkb.engine.review import ledger
-from bmdkb.engine.adapters.dxa.adapter import parse_case, read_case
+from bmdkb.engine.run.cases import parse_case, read_case
 from bmdkb.engine.common.errors import BmdkbError, CaseError, Problem
 from bmdkb.engine.common.limits import MAX_FILE_BYTES
 

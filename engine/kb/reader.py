@@ -25,8 +25,8 @@ from bmdkb.engine import adapters
 from bmdkb.engine.kb import schemas
 from bmdkb.engine.kb.conditions import ConditionError, engine_limit_problems, parse_when
 from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
-from bmdkb.engine.kb.knowledge_base import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
-                             verify_citation)
+from bmdkb.engine.kb.model import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
+                                   verify_citation)
 from bmdkb.engine.common.yamlio import parse_bytes, read_bytes
 
 PARAMETERS_FILE = "knowledge/facts/parameters.yaml"

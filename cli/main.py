@@ -1,6 +1,7 @@
 """The `bmdkb` command."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 
@@ -102,7 +103,6 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
 def validate(cases, kb_root):
     """Check the knowledge base and, if given, patient CASES; list every problem with file and field."""
     from bmdkb.engine.api import adapter_for, read_case
-    import datetime as dt
 
     problems, kb = [], None
     try:

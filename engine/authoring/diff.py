@@ -28,6 +28,7 @@ from bmdkb.engine import adapters
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.kb.knowledge_base import load
 from bmdkb.engine.authoring import rule_tests
+from bmdkb.engine.run.evaluate import Evaluator
 
 
 class _Missing:
@@ -191,8 +192,6 @@ def _tests(root, kb, label):
 
 
 def _behaviour(old_kb, new_kb, old_files, new_files) -> tuple[list, int]:
-    from bmdkb.engine.run.evaluate import Evaluator
-
     cases = {}
     for test_file in old_files + new_files:   # NEW's definition of a shared case wins
         for test in test_file.cases:

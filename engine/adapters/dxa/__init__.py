@@ -2,7 +2,7 @@
 describes the interface; the domain code itself is in adapter.py)."""
 from __future__ import annotations
 
-from bmdkb.engine.adapters import DataFile
+from bmdkb.engine.adapters.interface import DataFile
 from bmdkb.engine.adapters.dxa import adapter as _dxa
 
 

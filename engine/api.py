@@ -86,4 +86,5 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
+    """The public names (for dir() and completion), resolved or not."""
     return __all__

@@ -21,7 +21,7 @@ def test_an_unknown_adapter_is_a_bad_knowledge_base(mini_kb_root, runner):
     kb_yaml.write_text(kb_yaml.read_text().replace("adapter: dxa", "adapter: fhir"))
     result = runner.invoke(cli, ["validate", "--kb", str(mini_kb_root)])
     assert result.exit_code == 2
-    assert "Error: knowledge/kb.yaml: adapter: unknown adapter 'fhir' (known: dxa)\n" in result.stderr
+    assert result.stderr == "Error: knowledge/kb.yaml: adapter: unknown adapter 'fhir' (known: dxa)\n"
 
 
 def test_the_headline_stage_is_the_first_shown_unless_one_is_marked(kb):

@@ -171,18 +171,18 @@ def read(root) -> Reading:
 
 
 def _adapter(reading: Reading, meta: dict):
-    """The case adapter kb.yaml names (the default one when kb.yaml did not read, so that the
-    other files are still read and checked); None, with the problem recorded, for an unknown name."""
+    """The case adapter kb.yaml names. When kb.yaml did not read, or names an adapter the
+    registry does not know (a problem recorded here), the default adapter stands in, so that
+    the other files are still read and checked as they would be."""
     name = meta.get("adapter", adapters.DEFAULT)
-    try:
-        return adapters.named(name)
-    except adapters.UnknownAdapter:
+    if name not in adapters.known():
         reading.add("schema", KB_FILE, "adapter", f"unknown adapter {name!r} (known: {', '.join(adapters.known())})")
-        return None
+        name = adapters.DEFAULT
+    return adapters.named(name)
 
 
 def _data_files(adapter) -> tuple:
-    return tuple(adapter.data_files) if adapter is not None else ()
+    return tuple(adapter.data_files)
 
 
 def _domain_data(r: _Reader, data_files) -> dict:

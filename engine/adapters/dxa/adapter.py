@@ -10,7 +10,6 @@ import re
 import unicodedata
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 
 from bmdkb.engine.common import fastcheck
 from bmdkb.engine.resources import SCHEMA_DIR

@@ -52,7 +52,7 @@ class Floor:
         self.calcium = p["calcium_upper_limit_mg_dl"]
         self.falls = p["recent_falls_min_count"]
         self.min_months = p["min_months_on_treatment_for_response"]
-        self.classes = kb.treatment_classes
+        self.classes = kb.domain_data["treatment_classes"]
         self.concludes = {r.id: (r.concludes, r.support) for r in kb.rules.values()}
 
     def decide(self, case: dict) -> tuple[dict, Counter]:

@@ -121,7 +121,7 @@ def build(kb, n: int, seed: int, with_peer: bool):
     evaluator = Evaluator(kb)
     today = dt.date.today()
     floor = floor_module.Floor(kb)
-    facts = [case_to_facts(c, kb.treatment_classes) for c in cases]
+    facts = [case_to_facts(c, kb.domain_data["treatment_classes"]) for c in cases]
     peer = None
     if with_peer:
         try:
@@ -156,7 +156,7 @@ def stage_breakdown(kb, evaluator, cases, today, repeat: int) -> dict:
             t0 = clock()
             validate_case(c, "x", today)
             t1 = clock()
-            facts = case_to_facts(c, kb.treatment_classes)
+            facts = case_to_facts(c, kb.domain_data["treatment_classes"])
             t2 = clock()
             firings, asserted = runtime.run(facts)
             t3 = clock()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from bmdkb.engine.common import exitstatus
+from bmdkb.engine.api import exitstatus
 
-from bmdkb.engine.kb import root as kbroot
+from bmdkb.engine.api import kbroot
 
 from bmdkb.cli.options import decide, finish, kb_option, root_path
 
@@ -38,7 +38,7 @@ def lint(fail_on, fmt, list_checks, contract_file, kb_root):
 
     Works on a knowledge base that does not load.
     """
-    from bmdkb.engine.authoring.lint import CHECKS, SEVERITIES, failing, lint as run_lint
+    from bmdkb.engine.api import LINT_CHECKS as CHECKS, LINT_SEVERITIES as SEVERITIES, lint_failing as failing, lint as run_lint
 
     if list_checks:
         if fmt == "json":
@@ -49,7 +49,7 @@ def lint(fail_on, fmt, list_checks, contract_file, kb_root):
         return
     contract = None
     if contract_file:
-        from bmdkb.engine.common.errors import BmdkbError, Problem
+        from bmdkb.engine.api import BmdkbError, Problem
         try:
             contract = json.loads(Path(contract_file).read_text(encoding="utf-8"))["codes"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -86,9 +86,9 @@ def test_command(paths, coverage, threshold, fmt, verbose, kb_root):
     A rule is covered when it fired in at least one case and was absent in at least one; with
     PATHS, coverage counts the rules whose tests were selected.
     """
-    from bmdkb.engine.authoring import rule_tests
+    from bmdkb.engine.api import rule_tests
 
-    from bmdkb.engine.kb import cache as kbcache
+    from bmdkb.engine.api import kbcache
 
     root = _root(kb_root)
     kb = kbcache.load(root)
@@ -105,7 +105,7 @@ def test_command(paths, coverage, threshold, fmt, verbose, kb_root):
 
 
 def _failure_lines(kb, outcome) -> list[str]:
-    from bmdkb.engine.authoring import rule_tests
+    from bmdkb.engine.api import rule_tests
 
     lines = []
     for failure in outcome.failures:
@@ -163,7 +163,7 @@ def _test_text(kb, run, files, coverage, threshold, verbose) -> None:
 
 
 def _test_json(kb, run, threshold, ok) -> dict:
-    from bmdkb.engine.authoring import rule_tests
+    from bmdkb.engine.api import rule_tests
 
     cases = []
     for o in run.outcomes:
@@ -206,7 +206,7 @@ def release(version, note, kb_root):
 
     Refused when VERSION is not greater than the current release or lint reports errors.
     """
-    from bmdkb.engine.authoring.release import CHANGELOG, MANIFEST, make_release
+    from bmdkb.engine.api import CHANGELOG, MANIFEST, make_release
 
     root = _root(kb_root, write=True)
     for written in ("knowledge/kb.yaml", MANIFEST, CHANGELOG):
@@ -233,7 +233,7 @@ def diff(old, new, repo, fmt, kb_root):
     Lists rules added, removed and changed field by field, and the test cases whose
     conclusions change between the two.
     """
-    from bmdkb.engine.authoring import diff as kbdiff
+    from bmdkb.engine.api import kbdiff
 
     repo = Path(repo) if repo else _root(kb_root)
     with kbdiff.open_side(old, repo, "OLD") as (old_root, old_label), \
@@ -247,9 +247,9 @@ def diff(old, new, repo, fmt, kb_root):
 
 
 def _show(value) -> str:
-    from bmdkb.engine.authoring.diff import MISSING
+    from bmdkb.engine.api import kbdiff
 
-    if value is MISSING:
+    if value is kbdiff.MISSING:
         return "(absent)"
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 90 else text[:87] + "..."

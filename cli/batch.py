@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from bmdkb.engine.common import exitstatus
+from bmdkb.engine.api import exitstatus
 
 from bmdkb.cli.render import escape
 from bmdkb.cli.options import kb_option, load_kb
@@ -32,7 +32,7 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     (mode, knowledge base, ledger head) to OUTPUT.run.json, which --resume checks. OUTPUT may not
     be the input or inside an input folder, and its folder must exist.
     """
-    from bmdkb.engine.run import batch as engine_batch
+    from bmdkb.engine.api import batch as engine_batch
 
     kb = load_kb(kb_root)
     bar = None

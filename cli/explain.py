@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from bmdkb.engine.common import exitstatus
+from bmdkb.engine.api import exitstatus
 
-from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.api import knowledge_base
 
 from bmdkb.cli.render import explanation as explain_render
 
@@ -30,9 +30,9 @@ def explain(case, code, why_not, fmt, audience, kb_root):
     thresholds, the earlier conclusions and derived facts it rested on, the input fields they came
     from, and the cited source passages. A CODE that was not concluded gets its why-not.
     """
-    from bmdkb.engine.explain import explainer as engine_explain
-    from bmdkb.engine.adapters.dxa.adapter import read_case
-    from bmdkb.engine.run.evaluate import Evaluator
+    from bmdkb.engine.api import explainer as engine_explain
+    from bmdkb.engine.api import read_case
+    from bmdkb.engine.api import Evaluator
 
     kb = knowledge_base.load(root_path(kb_root))
     engine_explain.check_code(kb, code)

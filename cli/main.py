@@ -1,13 +1,14 @@
 """The `bmdkb` command."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 
 import click
 
-from bmdkb.engine.common import exitstatus
-from bmdkb.engine.common.errors import BmdkbError
+from bmdkb.engine.api import exitstatus
+from bmdkb.engine.api import BmdkbError
 
 from bmdkb.cli.render import escape
 
@@ -73,9 +74,9 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
 
     Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
     """
-    from bmdkb.engine.adapters.dxa.adapter import read_case
-    from bmdkb.engine.run.evaluate import Evaluator
-    from bmdkb.engine.authoring.release import verify_release
+    from bmdkb.engine.api import read_case
+    from bmdkb.engine.api import Evaluator
+    from bmdkb.engine.api import verify_release
 
     kb = load_kb(kb_root)
     verify_release(kb, release_version)
@@ -90,7 +91,7 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
     for e in evaluations:
         why = None
         if with_why:
-            from bmdkb.engine.explain.explainer import short_why
+            from bmdkb.engine.api import short_why
             why = lambda c, e=e: short_why(kb, e, c["code"])  # noqa: E731
         pieces.append(renderer(e.result, kb, explain=why))
     click.echo("\n".join(pieces), nl=False)
@@ -101,19 +102,20 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
 @kb_option
 def validate(cases, kb_root):
     """Check the knowledge base and, if given, patient CASES; list every problem with file and field."""
-    from bmdkb.engine.adapters.dxa.adapter import read_case, validate_case
-    import datetime as dt
+    from bmdkb.engine.api import adapter_for, read_case
 
-    problems = []
+    problems, kb = [], None
     try:
         kb = load_kb(kb_root)
         click.echo(f"knowledge base {kb.meta['name']} {kb.release}: {len(kb.rules)} rules, "
                    f"{sum(len(r.citations) for r in kb.rules.values())} citations verified")
     except BmdkbError as exc:
         problems.extend(exc.problems)
+    # the knowledge base's adapter; the default one when the knowledge base did not load
+    adapter = adapter_for(kb)
     for path in cases:
         try:
-            validate_case(read_case(path, path), path, dt.date.today())
+            adapter.validate_case(read_case(path, path), path, dt.date.today())
             click.echo(f"{path}: valid")
         except BmdkbError as exc:
             problems.extend(exc.problems)

@@ -7,11 +7,11 @@ import sys
 
 import click
 
-from bmdkb.engine.common import exitstatus
+from bmdkb.engine.api import exitstatus
 
-from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.api import knowledge_base
 
-from bmdkb.engine.kb import root as kbroot
+from bmdkb.engine.api import kbroot
 
 STATUS_KEY = "bmdkb.status"
 
@@ -43,7 +43,7 @@ def root_path(kb_root, write: bool = False):
 def load_kb(kb_root):
     """The checked knowledge base at the command's root; a cold process reuses the previous
     check when no byte changed."""
-    from bmdkb.engine.kb import cache as kbcache
+    from bmdkb.engine.api import kbcache
 
     return kbcache.load(root_path(kb_root))
 

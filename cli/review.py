@@ -8,16 +8,16 @@ from pathlib import Path
 
 import click
 
-from bmdkb.engine.common import exitstatus
+from bmdkb.engine.api import exitstatus
 
-from bmdkb.engine.review import governance
+from bmdkb.engine.api import governance
 
-from bmdkb.engine.kb import root as kbroot
+from bmdkb.engine.api import kbroot
 
-from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.api import knowledge_base
 
-from bmdkb.engine.review import ledger
-from bmdkb.engine.common.errors import Problem
+from bmdkb.engine.api import ledger
+from bmdkb.engine.api import Problem
 
 from bmdkb.cli.render import escape
 from bmdkb.cli.options import decide, finish, root_path

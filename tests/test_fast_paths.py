@@ -110,7 +110,7 @@ def test_facts_withheld_from_the_engine_match_no_pattern(kb):
     patterns = [p for rule in kb.rules.values() for p in rule.patterns]
     withheld = sent = 0
     for case in generate.generate(500, seed=13):
-        for fact in case_to_facts(case, kb.treatment_classes):
+        for fact in case_to_facts(case, kb.domain_data["treatment_classes"]):
             view = fact.engine_view()
             matches = any(p.fact == fact.type and evaluate(p.tests, fact.fields) == TRUE for p in patterns)
             if relevance.could_match(view):

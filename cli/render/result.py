@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from bmdkb.engine.adapters.dxa.adapter import summary_lines
+from bmdkb.engine import api
 
 from bmdkb.cli.render import escape
 
@@ -73,16 +73,19 @@ def _rules_text(withheld: dict) -> str:
     return ", ".join(f"{r['id']} v{r['version']} ({r['status']})" for r in withheld["unapproved_rules"])
 
 
-def withheld_patterns(result: dict) -> list[dict]:
-    return [w for w in result["summary"].get("withheld_conclusions", []) if w["kind"] == "pattern"]
+def withheld_patterns(result: dict, kind: str) -> list[dict]:
+    """The withheld conclusions of stage ``kind`` (the headline stage's: the patterns)."""
+    return [w for w in result["summary"].get("withheld_conclusions", []) if w["kind"] == kind]
 
 
-def no_pattern_lines(result: dict) -> list[str]:
-    """What the pattern section says when it shows no pattern: withheld (and why) is not absent."""
-    held = withheld_patterns(result)
+def no_pattern_lines(result: dict, stage: dict) -> list[str]:
+    """What the headline section says when it shows no conclusion: withheld (and why) is not
+    absent. Worded with the stage's title ("Pattern")."""
+    held = withheld_patterns(result, stage["kind"])
+    title = stage["title"]
     if not held:
-        return ["No pattern concluded for this case."]
-    return [f"Pattern withheld (approved-only mode): {w['code']} was concluded for this case but is not shown "
+        return [f"No {title.lower()} concluded for this case."]
+    return [f"{title} withheld (approved-only mode): {w['code']} was concluded for this case but is not shown "
             f"because it rests on rules not yet approved: {_rules_text(w)}." for w in held]
 
 
@@ -102,12 +105,12 @@ def statement(c: dict, audience: str) -> str:
 
 
 def sections(result: dict, kb):
-    """(stage, conclusions) in stage order; the pattern stage always comes first."""
+    """(stage, conclusions) of the shown stages in stage order; the headline stage even when empty."""
     for stage in kb.stages:
         if not stage["shown"]:
             continue
         items = [c for c in result["conclusions"] if c["kind"] == stage["kind"]]
-        if items or stage["kind"] == "pattern":
+        if items or stage["kind"] == kb.headline_kind:
             yield stage, items
 
 
@@ -121,10 +124,10 @@ def text(result: dict, kb, audience: str = "clinician", explain=None) -> str:
         out += wrap(line, "")
     for stage, items in sections(result, kb):
         out += ["", stage["title"].upper()]
-        if stage["kind"] == "pattern":
-            out += [f"  {line}" for line in summary_lines(result["facts"])]
+        if stage["kind"] == kb.headline_kind:
+            out += [f"  {line}" for line in api.adapter_for(kb).summary_lines(result["facts"])]
             if not items:
-                for line in no_pattern_lines(result):
+                for line in no_pattern_lines(result, stage):
                     out += wrap(line, "  ", WIDTH)
         for c in items:
             caution = f"  [{c['caution']}]" if "caution" in c else ""
@@ -162,10 +165,10 @@ def markdown(result: dict, kb, audience: str = "clinician", explain=None) -> str
         out += ["", f"> **{line}**"]
     for stage, items in sections(result, kb):
         out += ["", f"### {stage['title']}", ""]
-        if stage["kind"] == "pattern":
-            out += ["```"] + summary_lines(facts) + ["```", ""]
+        if stage["kind"] == kb.headline_kind:
+            out += ["```"] + api.adapter_for(kb).summary_lines(facts) + ["```", ""]
             if not items:
-                out += no_pattern_lines(result)
+                out += no_pattern_lines(result, stage)
         for c in items:
             caution = f" — *{c['caution']}*" if "caution" in c else ""
             out.append(f"- **{c['code']}**{_qualifier(c)}{caution}: {statement(c, audience)}")

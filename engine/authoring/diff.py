@@ -24,9 +24,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmdkb.engine import adapters
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.kb.knowledge_base import load
 from bmdkb.engine.authoring import rule_tests
+from bmdkb.engine.run.evaluate import Evaluator
 
 
 class _Missing:
@@ -172,9 +174,10 @@ def _content(old_kb, new_kb) -> tuple[list, list, dict, dict]:
             fields = field_changes(old_items.get(item_id, {}), new_items.get(item_id, {}))
             if fields:
                 other[f"{label} {item_id}"] = fields
-    classes = field_changes(old_kb.treatment_classes, new_kb.treatment_classes)
-    if classes:
-        other["treatment classes"] = classes
+    for spec in adapters.for_kb(new_kb).data_files:   # the domain's own tables (treatment classes)
+        changes = field_changes(old_kb.domain_data.get(spec.key, {}), new_kb.domain_data.get(spec.key, {}))
+        if changes:
+            other[spec.label] = changes
     return added, removed, changed, other
 
 
@@ -189,8 +192,6 @@ def _tests(root, kb, label):
 
 
 def _behaviour(old_kb, new_kb, old_files, new_files) -> tuple[list, int]:
-    from bmdkb.engine.run.evaluate import Evaluator
-
     cases = {}
     for test_file in old_files + new_files:   # NEW's definition of a shared case wins
         for test in test_file.cases:

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import yaml
 
-from bmdkb.engine.kb import schemas
+from bmdkb.engine.authoring.lint import failing, lint
+from bmdkb.engine.authoring.manifest import MANIFEST, read_manifest  # noqa: F401 (part of this module's API)
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
-from bmdkb.engine.kb.knowledge_base import canonical_digest, load, sha256_bytes
 from bmdkb.engine.common.yamlio import load_file
+from bmdkb.engine.kb.knowledge_base import canonical_digest, load, sha256_bytes
+from bmdkb.engine.review.governance import clock
 
-MANIFEST = "knowledge/release-manifest.yaml"
 CHANGELOG = "knowledge/CHANGELOG.md"
 CHANGELOG_HEAD = ("# Knowledge-base changelog\n\n"
                   "One entry per release, newest first, written by `bmdkb release VERSION`.\n")
@@ -50,17 +51,6 @@ def semver(text: str) -> tuple[int, int, int]:
     if not m:
         raise ReleaseError(Problem("VERSION", "", f"{text!r} is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)"))
     return tuple(int(x) for x in m.groups())
-
-
-def read_manifest(root) -> dict | None:
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        return None
-    data = load_file(path, KnowledgeBaseError, MANIFEST)
-    found = schemas.problems("release-manifest", data, MANIFEST)
-    if found:
-        raise KnowledgeBaseError(found)
-    return data
 
 
 def build_manifest(kb, version: str, previous: str | None, today: dt.date, note: str | None = None) -> dict:
@@ -150,9 +140,6 @@ def make_release(root, version: str, note: str | None = None, today: dt.date | N
     release's, or when lint reports errors (among them a rule whose content
     changed without a version bump). The release date is ``today``, else the date of the
     governance clock (``$BMDKB_NOW``, else the system clock, in UTC)."""
-    from bmdkb.engine.review.governance import clock
-    from bmdkb.engine.authoring.lint import failing, lint
-
     root = Path(root)
     today = today or clock().date()
     semver(version)

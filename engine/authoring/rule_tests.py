@@ -40,9 +40,11 @@ from pathlib import Path
 from bmdkb.engine.kb import conditions
 
 from bmdkb.engine.kb import schemas
-from bmdkb.engine.adapters.dxa.adapter import validate_case
+from bmdkb.engine import adapters
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.common.yamlio import load_file
+from bmdkb.engine.explain import explainer as explain
+from bmdkb.engine.run.evaluate import Evaluator
 
 # Cases are evaluated on a fixed day so a test's outcome never depends on the clock
 # (only the "scan dated in the future" check reads today). Case dates must precede it.
@@ -344,7 +346,7 @@ def load_test_files(kb_root, paths=None, kb=None) -> list[TestFile]:
                 continue
             label = f"{display} cases[{i}]"
             try:
-                validate_case(case, label, TEST_TODAY)
+                adapters.for_kb(kb).validate_case(case, label, TEST_TODAY)
             except BmdkbError as exc:
                 problems.extend(exc.problems)
                 continue
@@ -384,8 +386,6 @@ def run(kb, test_files: list[TestFile], rules=None, evaluator=None) -> TestRun:
     """Evaluate every (not skipped) case with one Evaluator, check expectations, tally per rule.
 
     ``rules`` limits the per-rule tally and coverage (default: every rule of ``kb``)."""
-    from bmdkb.engine.run.evaluate import Evaluator
-
     evaluator = evaluator or Evaluator(kb, now=TEST_NOW)
     outcomes = []
     for test_file in test_files:
@@ -452,8 +452,6 @@ def check_expectations(expect: dict, conclusions: dict) -> list[Failure]:
 def why_not(kb, evaluation, code: str, support: str | None = None) -> list[str]:
     """Short reasons ``code`` (with ``support``, if given) was not concluded: one line per
     unmet condition of each rule that could conclude it, read from explain's why-not."""
-    from bmdkb.engine.explain import explainer as explain
-
     lines = []
     for attempt in explain.why_not(kb, evaluation, code)["rules"]:
         if support is None or attempt.get("support") == support:

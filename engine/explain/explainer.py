@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from decimal import Decimal
 
+from bmdkb.engine import adapters
 from bmdkb.engine.review import governance
 from bmdkb.engine.kb.conditions import (FALSE, SYMBOL, TRUE, UNKNOWN, AnyOf, combine_all, combine_any, evaluate, evaluate_test,
                          referenced_fields)
@@ -26,9 +27,9 @@ MAX_CANDIDATES = 3    # near-miss facts shown per condition
 
 # --- display of values in the case's own units --------------------------------------------------
 # A field holding a ratio is shown as the comparison of its numerator with threshold x denominator,
-# in the numerator's unit (a change in LSC is shown in g/cm2 against the LSC in g/cm2). The field
-# names are checked against fact-types.yaml before use; nothing else in this module names a field.
-RATIO_FIELDS = {"change_in_lsc": ("delta_g_cm2", "lsc_g_cm2")}
+# in the numerator's unit (a change in LSC is shown in g/cm2 against the LSC in g/cm2). Which fields
+# are ratios is the case adapter's to say (CaseAdapter.ratio_fields); the names are checked against
+# fact-types.yaml before use, and nothing in this module names a field.
 # Decimals a unit is reported to (DXA reports BMD to 0.001 g/cm2); other numbers get up to 2.
 UNIT_DECIMALS = {"g/cm2": 3}
 
@@ -246,9 +247,10 @@ class _Explainer:
 
     def ratio(self, field: str, fact):
         """(numerator, denominator) field names when ``field`` is shown as a ratio on this fact."""
-        if field not in RATIO_FIELDS:
+        ratio_fields = adapters.for_kb(self.kb).ratio_fields
+        if field not in ratio_fields:
             return None
-        num, den = RATIO_FIELDS[field]
+        num, den = ratio_fields[field]
         declared = self.type_fields(fact.type)
         if num in declared and den in declared and (field in fact.fields or num in fact.fields):
             return num, den

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bmdkb.engine.common.limits import MAX_ANY_DEPTH, MAX_IN_VALUES
+
 TRUE, FALSE, UNKNOWN = "satisfied", "not satisfied", "unknown"
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "exists")
 SYMBOL = {"eq": "=", "ne": "≠", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "is one of", "exists": "recorded"}
@@ -165,8 +167,6 @@ def engine_limit_problems(when: list):
     compilation hangs forever at 513 values) or ``any:`` nested deeper than MAX_ANY_DEPTH
     (refused by it at 5 levels). What passes is then compiled once by durable_rules itself
     (runtime.compile_problem), which refuses the rest (too many tests in one `any` group...)."""
-    from bmdkb.engine.common.limits import MAX_ANY_DEPTH, MAX_IN_VALUES
-
     def walk(where, path: str, depth: int):
         for field, spec in (where or {}).items():
             if field == "any":

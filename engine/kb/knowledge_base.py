@@ -1,16 +1,14 @@
-"""The knowledge base as evaluation sees it, and ``load``: read a knowledge-base root
-(knowledge/ + provenance/, through engine/kb_reader.py), refuse it if any file is invalid
-or any citation does not verify against its registered source, and digest the content."""
+"""``load``: read a knowledge-base root (knowledge/ + provenance/, through engine/kb/reader.py),
+refuse it if any file is invalid or any citation does not verify against its registered source,
+and digest the content. The records themselves are in engine/kb/model.py (re-exported here)."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from bmdkb.engine.kb.conditions import Pattern, parameters_used
 from bmdkb.engine.common.errors import KnowledgeBaseError
+from bmdkb.engine.kb.model import (Citation, KnowledgeBase, Rule, Source, canonical_digest,  # noqa: F401 (re-exported)
+                                   content_digest, rule_digest, sha256_bytes, verify_citation)
 
 from bmdkb.engine.resources import PACKAGE_ROOT
 ENV_VAR = "BMDKB_KB"
@@ -21,144 +19,11 @@ def default_root() -> Path:
     return Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else PACKAGE_ROOT
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def canonical_digest(obj) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + sha256_bytes(text.encode("utf-8"))
-
-
-@dataclass
-class Citation:
-    source: str
-    section: str
-    quote: str
-    references: list = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> Citation:
-        return cls(raw["source"], raw["section"], raw["quote"], raw.get("references", []))
-
-    def to_dict(self) -> dict:
-        out = {"source": self.source, "section": self.section, "quote": self.quote}
-        if self.references:
-            out["references"] = list(self.references)
-        return out
-
-
-@dataclass
-class Rule:
-    id: str
-    version: int
-    title: str
-    kind: str
-    author: str
-    patterns: tuple  # of conditions.Pattern
-    then: dict
-    statement: dict
-    citations: list
-    uses: list
-    file: str
-    data: dict
-    digest: str = ""
-
-    @property
-    def concludes(self) -> str | None:
-        return self.then.get("conclude", {}).get("code")
-
-    @property
-    def support(self) -> str:
-        return self.then.get("conclude", {}).get("support", "considered")
-
-    @property
-    def asserts(self) -> str | None:
-        return self.then.get("assert", {}).get("type")
-
-    @property
-    def parameters(self) -> list[str]:
-        return parameters_used(self.patterns)
-
-    def pattern(self, alias: str) -> Pattern | None:
-        return next((p for p in self.patterns if p.alias == alias), None)
-
-
-@dataclass
-class Source:
-    id: str
-    meta: dict
-    text: str
-    file: str
-
-
-@dataclass
-class KnowledgeBase:
-    root: Path
-    meta: dict
-    stages: list
-    fact_types: dict
-    parameters: dict       # id -> entry (value, unit, description, provenance)
-    facts: dict            # id -> entry (description, values, citations)
-    treatment_classes: dict
-    rules: dict            # id -> Rule, in stage order then id
-    sources: dict          # id -> Source
-    references: dict       # number -> entry
-    coverage: dict
-    policy: dict
-    files: dict            # relative path -> sha256 of the bytes
-    digest: str = ""
-
-    @property
-    def release(self) -> str:
-        return self.meta["release"]
-
-    def stage_index(self, kind: str) -> int:
-        kinds = [s["kind"] for s in self.stages]
-        return kinds.index(kind) if kind in kinds else len(kinds)
-
-    def rules_concluding(self, code: str) -> list[Rule]:
-        return [r for r in self.rules.values() if r.concludes == code]
-
-    def codes(self) -> list[str]:
-        return sorted({r.concludes for r in self.rules.values() if r.concludes})
-
-
 def load(root: str | Path | None = None) -> KnowledgeBase:
     """Load and check the knowledge base at ``root``; raise KnowledgeBaseError listing every problem."""
-    from bmdkb.engine.kb.reader import read   # here, not at the top: the reader builds this module's classes
+    from bmdkb.engine.kb.reader import read   # here: a knowledge base from the cache never needs the reader (nor jsonschema)
 
     reading = read(Path(root) if root else default_root())
     if reading.refused:
         raise KnowledgeBaseError(reading.refused)
     return reading.kb
-
-
-def verify_citation(kb: KnowledgeBase, citation: Citation) -> tuple[str, str] | None:
-    """None when the citation verifies; otherwise (field, message)."""
-    source = kb.sources.get(citation.source)
-    if source is None:
-        return "source", f"no registered source {citation.source!r}"
-    if citation.section not in source.meta["sections"]:
-        return "section", f"{citation.section!r} is not a section of {citation.source}"
-    if citation.quote not in source.text:
-        return "quote", f"quote not found verbatim in {citation.source}: {citation.quote[:60]!r}"
-    for number in citation.references:
-        if number not in kb.references:
-            return "references", f"reference {number} is not in provenance/references.yaml"
-    return None
-
-
-def rule_digest(kb: KnowledgeBase, rule: Rule) -> str:
-    """Digest of what a reviewer approves: the rule's content and the values it uses.
-    Version and author are left out: they describe the content, they are not it."""
-    content = {k: v for k, v in rule.data.items() if k not in ("version", "author")}
-    content["parameters"] = {p: kb.parameters[p]["value"] for p in rule.parameters}
-    content["facts"] = {f: kb.facts[f]["values"] for f in rule.uses}
-    return canonical_digest(content)
-
-
-def content_digest(files: dict) -> str:
-    """Digest of the knowledge base's content files (the review ledger is not content)."""
-    lines = sorted(f"{path} {digest}" for path, digest in files.items())
-    return "sha256:" + sha256_bytes("\n".join(lines).encode("utf-8"))

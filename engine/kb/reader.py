@@ -21,15 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bmdkb.engine import adapters
 from bmdkb.engine.kb import schemas
 from bmdkb.engine.kb.conditions import ConditionError, engine_limit_problems, parse_when
 from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
-from bmdkb.engine.kb.knowledge_base import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
-                             verify_citation)
+from bmdkb.engine.kb.model import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
+                                   verify_citation)
 from bmdkb.engine.common.yamlio import parse_bytes, read_bytes
 
 PARAMETERS_FILE = "knowledge/facts/parameters.yaml"
-CLASSES_FILE = "knowledge/facts/treatment-classes.yaml"
+KB_FILE = "knowledge/kb.yaml"
 MISSING = "required file is missing or unreadable"
 
 
@@ -56,6 +57,7 @@ class Reading:
     documents: dict = field(default_factory=dict)        # relative path -> parsed, valid document
     citations: list = field(default_factory=list)        # CitationSite, as lint checks them
     parameter_files: dict = field(default_factory=dict)  # parameter id -> (file, index)
+    data_files: tuple = ()                               # the adapter's DataFile entries (engine/adapters)
 
     def add(self, check: str, file: str, field_: str, message: str, refusal: str | None = None) -> None:
         """A problem lint reports under ``check`` and load refuses (in the words ``refusal``, if given)."""
@@ -78,6 +80,7 @@ class _Reader:
 
     def __init__(self, root: Path, reading: Reading):
         self.root, self.reading, self.files = root, reading, {}
+        self.domain_files: set[str] = set()   # the adapter's data files: not facts files
 
     def rel(self, path: Path) -> str:
         try:
@@ -143,19 +146,19 @@ def read(root) -> Reading:
     kdir, pdir = root / "knowledge", root / "provenance"
 
     meta = r.read(kdir / "kb.yaml", "kb") or {"release": "0.0.0", "stages": [], "name": "?"}
+    reading.data_files = _data_files(_adapter(reading, meta))
+    r.domain_files = {spec.path for spec in reading.data_files}
     fact_types = (r.read(kdir / "fact-types.yaml", "fact-types") or {}).get("fact_types", {})
     parameters = _parameters(r, kdir / "facts" / "parameters.yaml")
     facts = _facts(r, kdir / "facts")
-    classes_doc = r.read(kdir / "facts" / "treatment-classes.yaml", "treatment-classes") or {}
-    r.cited(CLASSES_FILE, "citations", classes_doc.get("citations"), CLASSES_FILE)
-    r.cited(CLASSES_FILE, "provenance.citations", classes_doc.get("provenance", {}).get("citations"), CLASSES_FILE)
+    domain_data = _domain_data(r, reading.data_files)
     coverage = r.read(kdir / "coverage.yaml", "coverage") or {}
     policy = r.read(kdir / "policy.yaml", "policy", required=False) or {}
     sources = _sources(r, pdir / "sources")
     references = _references(r, pdir / "references.yaml")
 
     kb = KnowledgeBase(root=root, meta=meta, stages=meta.get("stages", []), fact_types=fact_types,
-                       parameters=parameters, facts=facts, treatment_classes=classes_doc.get("classes", {}),
+                       parameters=parameters, facts=facts, domain_data=domain_data,
                        rules={}, sources=sources, references=references, coverage=coverage, policy=policy,
                        files=r.files)
     reading.kb = kb
@@ -165,6 +168,32 @@ def read(root) -> Reading:
     _check_citations(reading)
     _digest(kb)
     return reading
+
+
+def _adapter(reading: Reading, meta: dict):
+    """The case adapter kb.yaml names. When kb.yaml did not read, or names an adapter the
+    registry does not know (a problem recorded here), the default adapter stands in, so that
+    the other files are still read and checked as they would be."""
+    name = meta.get("adapter", adapters.DEFAULT)
+    if name not in adapters.known():
+        reading.add("schema", KB_FILE, "adapter", f"unknown adapter {name!r} (known: {', '.join(adapters.known())})")
+        name = adapters.DEFAULT
+    return adapters.named(name)
+
+
+def _data_files(adapter) -> tuple:
+    return tuple(adapter.data_files)
+
+
+def _domain_data(r: _Reader, data_files) -> dict:
+    """The adapter's own knowledge files, read and validated like any other, citations recorded."""
+    data = {}
+    for spec in data_files:
+        doc = r.read(r.root / spec.path, spec.schema) or {}
+        r.cited(spec.path, "citations", doc.get("citations"), spec.path)
+        r.cited(spec.path, "provenance.citations", doc.get("provenance", {}).get("citations"), spec.path)
+        data[spec.key] = doc.get(spec.take, {})
+    return data
 
 
 def _digest(kb: KnowledgeBase) -> None:
@@ -195,7 +224,7 @@ def _facts(r: _Reader, folder: Path) -> dict:
     as evaluation has always used it; lint checks the citations of the first only."""
     facts, first_file = {}, {}
     for path in sorted(folder.glob("*.yaml")):
-        if path.name in ("parameters.yaml", "treatment-classes.yaml"):
+        if path.name == "parameters.yaml" or r.rel(path) in r.domain_files:
             continue
         doc = r.read(path, "facts")
         rel, in_this_file = r.rel(path), set()
@@ -343,12 +372,13 @@ def _check_citations(reading: Reading) -> None:
                 reading.add_refusal(file, f"{prefix}[{i}].{failure[0]}", failure[1])
 
     params_doc = reading.documents.get(PARAMETERS_FILE) or {}
-    classes_doc = reading.documents.get(CLASSES_FILE) or {}
     for rule in kb.rules.values():
         check(rule.file, "citations", rule.data["citations"])
     for i, p in enumerate(params_doc.get("parameters", [])):
         check(PARAMETERS_FILE, f"parameters[{i}].provenance.citations", p["provenance"].get("citations"))
     for fact_id, fact in kb.facts.items():
         check("knowledge/facts", f"{fact_id}.citations", fact["citations"])
-    check(CLASSES_FILE, "citations", classes_doc.get("citations"))
-    check(CLASSES_FILE, "provenance.citations", classes_doc.get("provenance", {}).get("citations"))
+    for spec in reading.data_files:
+        doc = reading.documents.get(spec.path) or {}
+        check(spec.path, "citations", doc.get("citations"))
+        check(spec.path, "provenance.citations", doc.get("provenance", {}).get("citations"))

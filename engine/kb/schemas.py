@@ -50,22 +50,24 @@ def field_path(parts) -> str:
     return text
 
 
-def _message(error: jsonschema.ValidationError) -> str:
+def _message(error: jsonschema.ValidationError, describe=None) -> str:
+    if describe is not None:
+        domain = describe(error)
+        if domain is not None:
+            return domain
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"unknown field {', '.join(map(repr, extra))} (allowed: {allowed})"
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
-    if error.validator in ("maximum", "exclusiveMinimum", "minimum") and error.absolute_path \
-            and error.absolute_path[-1] == "bmd_g_cm2":
-        hint = " (it looks like mg/cm2: give BMD in g/cm2, e.g. 0.912)" if error.instance > 2.5 else ""
-        return f"{error.instance} is outside the plausible range for BMD in g/cm2 (above 0, at most 2.5){hint}"
     return error.message
 
 
-def problems(name: str, document, file: str) -> list[Problem]:
-    """Every schema problem of ``document``, each naming ``file`` and the field path."""
+def problems(name: str, document, file: str, describe=None) -> list[Problem]:
+    """Every schema problem of ``document``, each naming ``file`` and the field path.
+    ``describe(error)`` may word an error the domain's way (a case adapter's schema_message);
+    when it returns None the generic wording stands."""
     found = []
     for error in sorted(validator(name).iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         path = list(error.absolute_path)
@@ -79,5 +81,5 @@ def problems(name: str, document, file: str) -> list[Problem]:
                 found.append(Problem(file, field_path(path + [extra]), "unknown field (allowed: "
                                      + ", ".join(sorted(error.schema.get("properties", {}))) + ")"))
             continue
-        found.append(Problem(file, field_path(path) or "(top level)", _message(error)))
+        found.append(Problem(file, field_path(path) or "(top level)", _message(error, describe)))
     return found

@@ -52,7 +52,7 @@ from pathlib import Path
 from bmdkb.engine.review import governance
 
 from bmdkb.engine.review import ledger
-from bmdkb.engine.adapters.dxa.adapter import parse_case, read_case
+from bmdkb.engine.run.cases import parse_case, read_case
 from bmdkb.engine.common.errors import BmdkbError, CaseError, Problem
 from bmdkb.engine.common.limits import MAX_FILE_BYTES
 
@@ -176,13 +176,14 @@ def evaluate_item(evaluator, item: Item, settings: Settings) -> tuple[str, tuple
     except Exception as exc:  # a defect of bmdkb on this case: reported on its line, the batch goes on
         message = f"internal error: {type(exc).__name__}: {exc}"
         return _error_line(item, case_id, "defect", message, [Problem(item.source, "", message)])
-    return _dumps(result), _result_info(result)
+    return _dumps(result), _result_info(result, evaluator.kb.headline_kind)
 
 
-def _result_info(result: dict) -> tuple:
-    """What the summary counts of a result document: patterns shown, conclusion codes, and the
-    patterns approved-only mode withheld (found, but resting on unapproved rules)."""
-    withheld = tuple(w["code"] for w in result["summary"].get("withheld_conclusions", []) if w["kind"] == "pattern")
+def _result_info(result: dict, headline: str | None) -> tuple:
+    """What the summary counts of a result document: patterns (conclusions of the ``headline``
+    stage) shown, conclusion codes, and the patterns approved-only mode withheld (found, but
+    resting on unapproved rules)."""
+    withheld = tuple(w["code"] for w in result["summary"].get("withheld_conclusions", []) if w["kind"] == headline)
     return ("ok", tuple(result["summary"]["patterns"]), tuple(c["code"] for c in result["conclusions"]), withheld)
 
 
@@ -256,6 +257,7 @@ class Summary:
     conclusions: collections.Counter = field(default_factory=collections.Counter)
     withheld_patterns: collections.Counter = field(default_factory=collections.Counter)
     first_errors: list = field(default_factory=list)
+    headline: str | None = None   # the knowledge base's headline stage (its conclusions are the patterns)
 
     def add(self, info: tuple) -> None:
         self.cases += 1
@@ -282,7 +284,7 @@ class Summary:
             message = doc["error"]["message"].split("\n", 1)[0]
             self.add(("error", doc["error"].get("kind", "input"), doc["case_index"], message))
         else:
-            self.add(_result_info(doc))
+            self.add(_result_info(doc, self.headline))
 
     def to_dict(self, kb, settings: Settings, input_name: str) -> dict:
         return {
@@ -503,7 +505,7 @@ def run(kb, input_path, output, *, workers: int | None = None, resume: bool = Fa
     check_paths(input_path, output, display)
     settings = Settings(governance.clock(now), today or dt.date.today(), approved_only)
     record = run_record(kb, settings, display)
-    summary = Summary()
+    summary = Summary(headline=kb.headline_kind)
     done = 0
     if resume:
         done, last, any_result = _resume_point(output, kb, summary, record["mode"])

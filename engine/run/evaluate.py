@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from bmdkb.engine import adapters
 from bmdkb.engine.review import governance
-from bmdkb.engine.adapters.dxa.adapter import case_to_facts, validate_case
 from bmdkb.engine.run.results import build_result
 from bmdkb.engine.run.runtime import Runtime
 
@@ -30,12 +30,13 @@ class Evaluator:
         self.now = now
         self.statuses = governance.statuses(kb, now)
         self.runtime = Runtime(kb)
+        self.adapter = adapters.for_kb(kb)   # the case adapter kb.yaml names
 
     def evaluate(self, case: dict, file: str = "<case>", approved_only: bool = False,
                  today: dt.date | None = None) -> Evaluation:
         today = today or (self.now.date() if self.now else dt.date.today())
-        validate_case(case, file, today)
-        facts = case_to_facts(case, self.kb.treatment_classes)
+        self.adapter.validate_case(case, file, today)
+        facts = self.adapter.case_to_facts(case, self.kb.domain_data)
         firings, asserted = self.runtime.run(facts)
         result = build_result(self.kb, case["case_id"], facts, firings, asserted, self.statuses, approved_only)
         return Evaluation(case, file, facts, firings, asserted, result)

@@ -108,7 +108,7 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
             out["because"] = [_ref(b) for b in fact.because]
             shown_facts.append(out)
     summary = {
-        "patterns": [c["code"] for c in conclusions if c["kind"] == "pattern"],
+        "patterns": [c["code"] for c in conclusions if c["kind"] == kb.headline_kind],
         "conclusions": len(conclusions),
         "withheld": len(withheld),
         "withheld_codes": sorted(withheld),

@@ -1,1 +1,34 @@
-"""engine/adapters/dxa."""
+"""The DXA case adapter, as the generic engine sees it: ``ADAPTER`` (engine/adapters/__init__.py
+describes the interface; the domain code itself is in adapter.py)."""
+from __future__ import annotations
+
+from bmdkb.engine.adapters.interface import DataFile
+from bmdkb.engine.adapters.dxa import adapter as _dxa
+
+
+class DxaAdapter:
+    """Serial DXA scans: validation, facts, the per-site summary and the treatment-class table."""
+
+    name = "dxa"
+    data_files = (DataFile(key="treatment_classes", path="knowledge/facts/treatment-classes.yaml",
+                           schema="treatment-classes", take="classes", label="treatment classes"),)
+    ratio_fields = {"change_in_lsc": ("delta_g_cm2", "lsc_g_cm2")}
+
+    def validate_case(self, case, file, today):
+        """Schema plus the rules a schema cannot say; raises CaseError listing every problem."""
+        _dxa.validate_case(case, file, today)
+
+    def case_to_facts(self, case, domain_data):
+        """Input facts, then derived facts; the agent's class comes from the treatment-class table."""
+        return _dxa.case_to_facts(case, domain_data.get("treatment_classes", {}))
+
+    def summary_lines(self, result_facts):
+        """The most recent interval's per-site changes in g/cm2, percent and LSC."""
+        return _dxa.summary_lines(result_facts)
+
+    def schema_message(self, error):
+        """The mg/cm2 hint for an implausible BMD; None for every other error."""
+        return _dxa.schema_message(error)
+
+
+ADAPTER = DxaAdapter()

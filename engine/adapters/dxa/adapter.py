@@ -10,13 +10,12 @@ import re
 import unicodedata
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 
 from bmdkb.engine.common import fastcheck
 from bmdkb.engine.resources import SCHEMA_DIR
 from bmdkb.engine.common.errors import CaseError, Problem
 from bmdkb.engine.run.facts import Fact
-from bmdkb.engine.common.yamlio import load_file, parse_text
+from bmdkb.engine.run.cases import parse_case, read_case  # noqa: F401  (kept here for callers of the adapter)
 
 SITES = ("lumbar_spine", "total_hip", "femoral_neck")
 REGION = {"lumbar_spine": "spine", "total_hip": "hip", "femoral_neck": "hip"}
@@ -44,15 +43,6 @@ def normalise(value):
     text = _DASHES.sub("-", text)
     text = _SPACES.sub(" ", text).strip()
     return _AROUND_DASH.sub("-", text).casefold()
-
-
-def read_case(path: str | Path, display: str | None = None) -> dict:
-    """Load a case file (YAML or JSON) as plain data; bad files raise CaseError."""
-    return load_file(Path(path), CaseError, display)
-
-
-def parse_case(text: str, name: str, as_json: bool = False) -> dict:
-    return parse_text(text, name, CaseError, as_json)
 
 
 def _exact(number) -> Decimal:
@@ -99,11 +89,21 @@ def validate_case(case, file: str, today: dt.date) -> None:
         found = []
     else:
         from bmdkb.engine.kb import schemas  # the full validator, only for a case the fast check does not vouch for
-        found = schemas.problems("case", case, file)
+        found = schemas.problems("case", case, file, describe=schema_message)
     if not found:
         found = _semantic_problems(case, file, today)
     if found:
         raise CaseError(found)
+
+
+def schema_message(error) -> str | None:
+    """The wording of a schema error on a BMD value: the plausible range in g/cm2, and a hint
+    when the number looks like mg/cm2. None for every other error (the generic wording)."""
+    if error.validator in ("maximum", "exclusiveMinimum", "minimum") and error.absolute_path \
+            and error.absolute_path[-1] == "bmd_g_cm2":
+        hint = " (it looks like mg/cm2: give BMD in g/cm2, e.g. 0.912)" if error.instance > 2.5 else ""
+        return f"{error.instance} is outside the plausible range for BMD in g/cm2 (above 0, at most 2.5){hint}"
+    return None
 
 
 def _semantic_problems(case: dict, file: str, today: dt.date) -> list[Problem]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
+from bmdkb.engine.kb import knowledge_base
 from bmdkb.engine.authoring.lint import chain  # noqa: F401 - they register checks
 from bmdkb.engine.authoring.lint import citations  # noqa: F401 - they register checks
 from bmdkb.engine.authoring.lint import content  # noqa: F401 - they register checks
@@ -48,10 +49,8 @@ def lint(root, contract: list[dict] | None = None) -> list[Finding]:
 def _load_errors(root: Path, findings: list[Finding]) -> list[Finding]:
     """Safety net: whenever evaluate would refuse the knowledge base, lint reports an error.
     A refusal not already explained by an error on the same file is reported as load-error."""
-    from bmdkb.engine.kb.knowledge_base import load
-
     try:
-        load(root)
+        knowledge_base.load(root)
         return []
     except KnowledgeBaseError as exc:
         problems = exc.problems

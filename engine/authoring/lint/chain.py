@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bmdkb.engine.authoring.rule_tests import describe_tests
 from bmdkb.engine.kb import conditions
 from bmdkb.engine.authoring.lint.registry import check
 
@@ -97,7 +98,6 @@ def _unmet(kb, prods, reached):
 
 
 def _describe(tests) -> str:
-    from bmdkb.engine.authoring.rule_tests import describe_tests
     return describe_tests(tests) or "it"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from bmdkb.engine.authoring.lint.draft import document_digest
+from bmdkb.engine.authoring.manifest import read_manifest
+from bmdkb.engine.common.errors import BmdkbError
 from bmdkb.engine.authoring.lint.registry import check
 
 
@@ -58,9 +60,6 @@ def statement_duplicated(draft):
 @check("content-changed-without-version-bump", "error",
        "a rule or fact file changed since the last release manifest but kept its version")
 def version_not_bumped(draft):
-    from bmdkb.engine.common.errors import BmdkbError
-    from bmdkb.engine.authoring.release import read_manifest
-
     try:
         manifest = read_manifest(draft.root)
     except BmdkbError:   # an unreadable manifest is reported by release-manifest-invalid
@@ -92,9 +91,6 @@ def version_not_bumped(draft):
 
 @check("release-manifest-invalid", "error", "the release manifest does not parse or match its schema")
 def manifest_invalid(draft):
-    from bmdkb.engine.common.errors import BmdkbError
-    from bmdkb.engine.authoring.release import read_manifest
-
     try:
         read_manifest(draft.root)
     except BmdkbError as exc:

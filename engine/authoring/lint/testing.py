@@ -1,14 +1,13 @@
 """Checks on rule tests as files (running them is `bmdkb test`)."""
 from __future__ import annotations
 
+from bmdkb.engine.authoring.rule_tests import load_test_files
 from bmdkb.engine.common.errors import KnowledgeBaseError
 from bmdkb.engine.authoring.lint.registry import check
 
 
 @check("rule-test-invalid", "error", "a rule test file is malformed, names no rule, or describes a case that is not valid")
 def rule_test_invalid(draft):
-    from bmdkb.engine.authoring.rule_tests import load_test_files
-
     try:
         load_test_files(draft.root, kb=draft.kb)
     except KnowledgeBaseError as exc:

@@ -1,0 +1,90 @@
+"""The engine's public API: everything the command line (cli/) uses, and nothing else.
+
+Re-exports only; each name is the object of the module listed in ``EXPORTS``. Names resolve
+on first use (PEP 562 ``__getattr__``), so ``from bmdkb.engine import api`` costs nothing and
+``bmdkb --help`` never imports durable_rules, jsonschema or a case adapter. ``from
+bmdkb.engine.api import X`` imports X's module at that moment, exactly as importing it
+directly would.
+
+Grouped by use:
+
+- errors and exit statuses: ``BmdkbError``, ``Problem``, ``KnowledgeBaseError``, ``CaseError``,
+  ``exitstatus`` (the module: OK, FINDINGS, BAD_INPUT, DEFECT, INTERRUPTED, epilog);
+- the knowledge base: ``load_kb`` (load and check a root), ``load_checked_kb`` (the same through
+  the checked-KB cache), ``ENV_VAR``, the modules ``knowledge_base``, ``kbroot`` (which root a
+  command uses) and ``kbcache``;
+- cases and evaluation: ``read_case``, ``parse_case``, ``adapter_for`` (the case adapter a KB
+  names), ``adapter_named``, ``DEFAULT_ADAPTER``, ``Evaluator``, ``Evaluation``;
+- explanation: the module ``explainer`` (explain, check_code, short_why) and ``short_why``;
+- authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
+  ``rule_tests`` and ``kbdiff``, ``make_release``, ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
+- review: the modules ``governance`` and ``ledger``;
+- batch: the module ``batch``.
+"""
+from __future__ import annotations
+
+import importlib
+
+# public name -> (module, attribute); attribute None re-exports the module itself.
+EXPORTS: dict[str, tuple[str, str | None]] = {
+    # errors and exit statuses
+    "BmdkbError": ("bmdkb.engine.common.errors", "BmdkbError"),
+    "Problem": ("bmdkb.engine.common.errors", "Problem"),
+    "KnowledgeBaseError": ("bmdkb.engine.common.errors", "KnowledgeBaseError"),
+    "CaseError": ("bmdkb.engine.common.errors", "CaseError"),
+    "exitstatus": ("bmdkb.engine.common.exitstatus", None),
+    # the knowledge base
+    "knowledge_base": ("bmdkb.engine.kb.knowledge_base", None),
+    "load_kb": ("bmdkb.engine.kb.knowledge_base", "load"),
+    "ENV_VAR": ("bmdkb.engine.kb.knowledge_base", "ENV_VAR"),
+    "kbroot": ("bmdkb.engine.kb.root", None),
+    "kbcache": ("bmdkb.engine.kb.cache", None),
+    "load_checked_kb": ("bmdkb.engine.kb.cache", "load"),
+    # cases and evaluation
+    "read_case": ("bmdkb.engine.run.cases", "read_case"),
+    "parse_case": ("bmdkb.engine.run.cases", "parse_case"),
+    "adapter_for": ("bmdkb.engine.adapters", "for_kb"),
+    "adapter_named": ("bmdkb.engine.adapters", "named"),
+    "DEFAULT_ADAPTER": ("bmdkb.engine.adapters", "DEFAULT"),
+    "Evaluator": ("bmdkb.engine.run.evaluate", "Evaluator"),
+    "Evaluation": ("bmdkb.engine.run.evaluate", "Evaluation"),
+    # explanation
+    "explainer": ("bmdkb.engine.explain.explainer", None),
+    "short_why": ("bmdkb.engine.explain.explainer", "short_why"),
+    # authoring
+    "lint": ("bmdkb.engine.authoring.lint", "lint"),
+    "LINT_CHECKS": ("bmdkb.engine.authoring.lint", "CHECKS"),
+    "LINT_SEVERITIES": ("bmdkb.engine.authoring.lint", "SEVERITIES"),
+    "lint_failing": ("bmdkb.engine.authoring.lint", "failing"),
+    "rule_tests": ("bmdkb.engine.authoring.rule_tests", None),
+    "kbdiff": ("bmdkb.engine.authoring.diff", None),
+    "make_release": ("bmdkb.engine.authoring.release", "make_release"),
+    "verify_release": ("bmdkb.engine.authoring.release", "verify_release"),
+    "CHANGELOG": ("bmdkb.engine.authoring.release", "CHANGELOG"),
+    "MANIFEST": ("bmdkb.engine.authoring.release", "MANIFEST"),
+    # review
+    "governance": ("bmdkb.engine.review.governance", None),
+    "ledger": ("bmdkb.engine.review.ledger", None),
+    # batch
+    "batch": ("bmdkb.engine.run.batch", None),
+}
+
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str):
+    """Resolve a public name on first use (and keep it, so the next use is a plain lookup)."""
+    try:
+        module, attribute = EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names (for dir() and completion), resolved or not."""
+    return __all__

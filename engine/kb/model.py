@@ -1,0 +1,154 @@
+"""The knowledge base as evaluation sees it: the records the KB reader builds (rules, citations,
+sources, the knowledge base itself) and the digests and checks defined on them. Both the reader
+and ``knowledge_base.load`` use these; this module imports neither."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bmdkb.engine.kb.conditions import Pattern, parameters_used
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_digest(obj) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + sha256_bytes(text.encode("utf-8"))
+
+
+@dataclass
+class Citation:
+    source: str
+    section: str
+    quote: str
+    references: list = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Citation:
+        return cls(raw["source"], raw["section"], raw["quote"], raw.get("references", []))
+
+    def to_dict(self) -> dict:
+        out = {"source": self.source, "section": self.section, "quote": self.quote}
+        if self.references:
+            out["references"] = list(self.references)
+        return out
+
+
+@dataclass
+class Rule:
+    id: str
+    version: int
+    title: str
+    kind: str
+    author: str
+    patterns: tuple  # of conditions.Pattern
+    then: dict
+    statement: dict
+    citations: list
+    uses: list
+    file: str
+    data: dict
+    digest: str = ""
+
+    @property
+    def concludes(self) -> str | None:
+        return self.then.get("conclude", {}).get("code")
+
+    @property
+    def support(self) -> str:
+        return self.then.get("conclude", {}).get("support", "considered")
+
+    @property
+    def asserts(self) -> str | None:
+        return self.then.get("assert", {}).get("type")
+
+    @property
+    def parameters(self) -> list[str]:
+        return parameters_used(self.patterns)
+
+    def pattern(self, alias: str) -> Pattern | None:
+        return next((p for p in self.patterns if p.alias == alias), None)
+
+
+@dataclass
+class Source:
+    id: str
+    meta: dict
+    text: str
+    file: str
+
+
+@dataclass
+class KnowledgeBase:
+    root: Path
+    meta: dict
+    stages: list
+    fact_types: dict
+    parameters: dict       # id -> entry (value, unit, description, provenance)
+    facts: dict            # id -> entry (description, values, citations)
+    domain_data: dict      # the adapter's data files: DataFile.key -> data (e.g. treatment_classes)
+    rules: dict            # id -> Rule, in stage order then id
+    sources: dict          # id -> Source
+    references: dict       # number -> entry
+    coverage: dict
+    policy: dict
+    files: dict            # relative path -> sha256 of the bytes
+    digest: str = ""
+
+    @property
+    def release(self) -> str:
+        return self.meta["release"]
+
+    @property
+    def headline_kind(self) -> str | None:
+        """The stage whose conclusions head a result (the result's summary.patterns, the first
+        section of a report, with the adapter's summary lines): the stage kb.yaml marks
+        ``headline: true``, else the first shown stage."""
+        shown = [s for s in self.stages if s.get("shown")]
+        marked = [s for s in self.stages if s.get("headline")]
+        first = (marked or shown or [None])[0]
+        return first["kind"] if first else None
+
+    def stage_index(self, kind: str) -> int:
+        kinds = [s["kind"] for s in self.stages]
+        return kinds.index(kind) if kind in kinds else len(kinds)
+
+    def rules_concluding(self, code: str) -> list[Rule]:
+        return [r for r in self.rules.values() if r.concludes == code]
+
+    def codes(self) -> list[str]:
+        return sorted({r.concludes for r in self.rules.values() if r.concludes})
+
+
+def verify_citation(kb: KnowledgeBase, citation: Citation) -> tuple[str, str] | None:
+    """None when the citation verifies; otherwise (field, message)."""
+    source = kb.sources.get(citation.source)
+    if source is None:
+        return "source", f"no registered source {citation.source!r}"
+    if citation.section not in source.meta["sections"]:
+        return "section", f"{citation.section!r} is not a section of {citation.source}"
+    if citation.quote not in source.text:
+        return "quote", f"quote not found verbatim in {citation.source}: {citation.quote[:60]!r}"
+    for number in citation.references:
+        if number not in kb.references:
+            return "references", f"reference {number} is not in provenance/references.yaml"
+    return None
+
+
+def rule_digest(kb: KnowledgeBase, rule: Rule) -> str:
+    """Digest of what a reviewer approves: the rule's content and the values it uses.
+    Version and author are left out: they describe the content, they are not it."""
+    content = {k: v for k, v in rule.data.items() if k not in ("version", "author")}
+    content["parameters"] = {p: kb.parameters[p]["value"] for p in rule.parameters}
+    content["facts"] = {f: kb.facts[f]["values"] for f in rule.uses}
+    return canonical_digest(content)
+
+
+def content_digest(files: dict) -> str:
+    """Digest of the knowledge base's content files (the review ledger is not content)."""
+    lines = sorted(f"{path} {digest}" for path, digest in files.items())
+    return "sha256:" + sha256_bytes("\n".join(lines).encode("utf-8"))

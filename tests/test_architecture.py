@@ -1,0 +1,262 @@
+"""The boundaries of the code, read from the source with ``ast`` (nothing is imported):
+
+- durable_rules is imported by one module, engine/run/runtime.py;
+- the generic engine imports no case adapter (it asks engine/adapters for one by name);
+- cli/ reaches the engine only through engine/api.py;
+- no two modules import each other, directly or round a loop (function-level imports count);
+- an import inside a function is there for a reason given in FUNCTION_IMPORTS_ALLOWED.
+
+Each check is a function of a module graph, so the tests below also show each one failing
+on a graph with a deliberate violation.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# The installed package maps these folders under `bmdkb` (pyproject.toml).
+PACKAGES = {"engine": "bmdkb.engine", "cli": "bmdkb.cli"}
+DURABLE = ("durable", "durable_rules", "durable_rules_engine")
+RUNTIME = "bmdkb.engine.run.runtime"
+API = "bmdkb.engine.api"
+ADAPTERS = "bmdkb.engine.adapters"
+# What engine/adapters itself is allowed to be imported for: the registry and the interface.
+ADAPTER_SEAM = {ADAPTERS, f"{ADAPTERS}.interface"}
+
+# (importing module, imported module) -> why the import waits until the function runs.
+FUNCTION_IMPORTS_ALLOWED = {
+    ("bmdkb.engine.adapters.dxa.adapter", "bmdkb.engine.kb.schemas"):
+        "jsonschema (a tenth of a second) is imported only for a case the fast check does not vouch for",
+    ("bmdkb.engine.kb.knowledge_base", "bmdkb.engine.kb.reader"):
+        "a knowledge base from the checked-KB cache never needs the reader, nor jsonschema with it",
+    ("bmdkb.engine.kb.reader", "bmdkb.engine.run.compiler"):
+        "only a cold read compiles rules; a cached knowledge base never loads the rule compiler",
+    ("bmdkb.engine.kb.reader", "bmdkb.engine.run.runtime"):
+        "only a cold read compiles rules with durable_rules; a cached knowledge base never loads it",
+    ("bmdkb.engine.run.batch", "bmdkb.engine.run.evaluate"):
+        "evaluation runs in the workers; the batch parent process never loads durable_rules",
+    ("bmdkb.engine.run.batch", "ctypes"):
+        "Linux only: asks the kernel to end a worker whose parent died",
+    ("bmdkb.engine.run.batch", "dask.distributed"):
+        "an optional dependency, needed only for `bmdkb batch --dask`",
+}
+# cli/ commands import the part of the engine they run when they run, so `bmdkb --help` stays fast.
+CLI_LAZY_OK = {API}
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    imported: str
+    in_function: bool
+    line: int
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([PACKAGES[parts[0]]] + parts[1:])
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for folder in PACKAGES:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            found[module_name(path)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports_of(name: str, path: Path) -> list[Import]:
+    is_package = path.name == "__init__.py"
+    out = []
+
+    def visit(node, in_function: bool):
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                out.extend(Import(name, a.name, in_function, child.lineno) for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:   # relative: resolve against this module's package
+                    package = name.split(".") if is_package else name.split(".")[:-1]
+                    package = package[:len(package) - (child.level - 1)]
+                    base = ".".join(package + ([base] if base else []))
+                for alias in child.names:
+                    target = f"{base}.{alias.name}"
+                    # `from package import module` imports the module; `from module import name` the module
+                    out.append(Import(name, target if target in MODULES else base, in_function, child.lineno))
+            visit(child, inner)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)), False)
+    return out
+
+
+def _lazy_edges() -> list[Import]:
+    """Imports made with importlib: engine/api.py's re-exports and the adapter registry."""
+    namespace: dict = {}
+    for module, variable in ((API, "EXPORTS"), (ADAPTERS, "REGISTRY")):
+        tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == variable:
+                namespace[module] = ast.literal_eval(node.value)
+    edges = [Import(API, target, True, 0) for target, _ in namespace[API].values()]
+    edges += [Import(ADAPTERS, target, True, 0) for target in namespace[ADAPTERS].values()]
+    return edges
+
+
+def all_imports() -> list[Import]:
+    found = [imp for name, path in MODULES.items() for imp in _imports_of(name, path)]
+    return found + _lazy_edges()
+
+
+IMPORTS = all_imports()
+
+
+# ----------------------------------------------------------------------------- the checks
+
+def durable_importers(imports) -> set[str]:
+    return {i.importer for i in imports if i.imported.split(".")[0] in DURABLE}
+
+
+def adapter_leaks(imports) -> list[Import]:
+    """Imports of a particular adapter from outside engine/adapters/."""
+    return [i for i in imports
+            if i.imported.startswith(ADAPTERS + ".") and i.imported not in ADAPTER_SEAM
+            and not i.importer.startswith(ADAPTERS)]
+
+
+def cli_reaching_past_api(imports) -> list[Import]:
+    return [i for i in imports if i.importer.startswith("bmdkb.cli") and i.imported.startswith("bmdkb.")
+            and not i.imported.startswith("bmdkb.cli") and i.imported != API]
+
+
+def cycles(imports) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), and self-imports."""
+    graph: dict[str, set[str]] = {}
+    for i in imports:
+        if i.imported in MODULES:
+            graph.setdefault(i.importer, set()).add(i.imported)
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+    counter = [0]
+
+    def strongconnect(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1 or v in graph.get(v, ()):
+                groups.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            strongconnect(v)
+    return groups
+
+
+def unexplained_function_imports(imports) -> list[Import]:
+    return [i for i in imports if i.in_function and i.line  # line 0: importlib edges, not statements
+            and (i.importer, i.imported) not in FUNCTION_IMPORTS_ALLOWED
+            and not (i.importer.startswith("bmdkb.cli") and i.imported in CLI_LAZY_OK)]
+
+
+# ----------------------------------------------------------------------------- the tests
+
+def test_the_modules_are_found():
+    assert {RUNTIME, API, ADAPTERS, "bmdkb.cli.main", "bmdkb.engine.kb.reader"} <= set(MODULES)
+
+
+def test_only_the_runtime_imports_durable_rules():
+    assert durable_importers(IMPORTS) == {RUNTIME}
+
+
+def test_the_generic_engine_imports_no_adapter():
+    leaks = adapter_leaks(IMPORTS)
+    assert not leaks, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in leaks)
+
+
+def test_cli_uses_only_the_public_api():
+    past = cli_reaching_past_api(IMPORTS)
+    assert not past, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in past)
+
+
+def test_no_import_cycles():
+    assert cycles(IMPORTS) == []
+
+
+def test_function_level_imports_have_a_reason():
+    hidden = unexplained_function_imports(IMPORTS)
+    assert not hidden, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in hidden)
+
+
+def test_every_allowed_function_import_still_exists():
+    """An allowance outliving its import would let a new one in unnoticed."""
+    present = {(i.importer, i.imported) for i in IMPORTS if i.in_function}
+    assert set(FUNCTION_IMPORTS_ALLOWED) <= present
+
+
+def test_api_exports_resolve():
+    from bmdkb.engine import api
+
+    for name in api.EXPORTS:
+        assert getattr(api, name) is not None, name
+
+
+def test_every_registered_adapter_satisfies_the_interface():
+    from bmdkb.engine import adapters
+    from bmdkb.engine.adapters.interface import CaseAdapter
+
+    for name in adapters.known():
+        adapter = adapters.named(name)
+        assert isinstance(adapter, CaseAdapter) and adapter.name == name
+
+
+# ------------------------------------------------------- each check fails on a violation
+
+def _with(*extra: tuple[str, str, bool]) -> list[Import]:
+    return IMPORTS + [Import(a, b, f, 1) for a, b, f in extra]
+
+
+@pytest.mark.parametrize("check, violation", [
+    (lambda imps: durable_importers(imps) == {RUNTIME},
+     ("bmdkb.engine.run.results", "durable.lang", False)),
+    (lambda imps: not adapter_leaks(imps),
+     ("bmdkb.engine.run.evaluate", "bmdkb.engine.adapters.dxa.adapter", False)),
+    (lambda imps: not adapter_leaks(imps),
+     ("bmdkb.engine.explain.explainer", "bmdkb.engine.adapters.dxa", True)),
+    (lambda imps: not cli_reaching_past_api(imps),
+     ("bmdkb.cli.render.result", "bmdkb.engine.adapters.dxa.adapter", False)),
+    (lambda imps: not cli_reaching_past_api(imps),
+     ("bmdkb.cli.main", "bmdkb.engine.run.evaluate", True)),
+    (lambda imps: cycles(imps) == [],
+     ("bmdkb.engine.kb.model", "bmdkb.engine.kb.reader", True)),
+    (lambda imps: cycles(imps) == [],
+     ("bmdkb.engine.authoring.manifest", "bmdkb.engine.authoring.release", False)),
+    (lambda imps: not unexplained_function_imports(imps),
+     ("bmdkb.engine.run.evaluate", "bmdkb.engine.run.results", True)),
+])
+def test_each_check_fails_on_a_deliberate_violation(check, violation):
+    assert check(IMPORTS)
+    assert not check(_with(violation))

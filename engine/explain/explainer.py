@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from decimal import Decimal
 
+from bmdkb.engine.explain.domain_hints import RATIO_FIELDS, UNIT_DECIMALS, _lookup, _placeholders, _recorded
 from bmdkb.engine.review import governance
 from bmdkb.engine.kb.conditions import (FALSE, SYMBOL, TRUE, UNKNOWN, AnyOf, combine_all, combine_any, evaluate, evaluate_test,
                          referenced_fields)
@@ -24,13 +25,7 @@ FORMAT_VERSION = 1
 MAX_DEPTH = 4         # how far why-not follows facts that were never produced
 MAX_CANDIDATES = 3    # near-miss facts shown per condition
 
-# --- display of values in the case's own units --------------------------------------------------
-# A field holding a ratio is shown as the comparison of its numerator with threshold x denominator,
-# in the numerator's unit (a change in LSC is shown in g/cm2 against the LSC in g/cm2). The field
-# names are checked against fact-types.yaml before use; nothing else in this module names a field.
-RATIO_FIELDS = {"change_in_lsc": ("delta_g_cm2", "lsc_g_cm2")}
-# Decimals a unit is reported to (DXA reports BMD to 0.001 g/cm2); other numbers get up to 2.
-UNIT_DECIMALS = {"g/cm2": 3}
+# RATIO_FIELDS, UNIT_DECIMALS and the input-path helpers are DXA-specific: see domain_hints.py.
 
 
 class UnknownCodeError(BmdkbError):
@@ -666,34 +661,6 @@ def format_pair(actual, threshold, unit: str, signed: bool = False) -> tuple[str
         a, t = format_number(actual, unit, signed, digits), format_number(threshold, unit, signed, digits)
         digits += 1
     return a, t
-
-
-def _placeholders(fields: dict) -> list[str]:
-    """``site`` and ``name`` in sources such as ``scans[i].sites.<site>.bmd_g_cm2``, in order."""
-    found = []
-    for spec in fields.values():
-        for name in re.findall(r"<(\w+)>", str(spec.get("source", ""))):
-            if name not in found:
-                found.append(name)
-    return found
-
-
-def _lookup(case: dict, path: str) -> tuple[bool, object]:
-    """The value at input path ``scans[1].sites.total_hip.bmd_g_cm2``: (found, value)."""
-    node = case
-    for name, index in re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", path):
-        if not isinstance(node, dict) or name not in node:
-            return False, None
-        node = node[name]
-        if index:
-            if not isinstance(node, list) or int(index) >= len(node):
-                return False, None
-            node = node[int(index)]
-    return node is not None, node
-
-
-def _recorded(case: dict, path: str) -> bool:
-    return _lookup(case, path)[0]
 
 
 def _value_text(value) -> str:

@@ -7,6 +7,7 @@ Field words, units and key fields come from the fact vocabulary (vocabulary.py).
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from bmdkb.engine.explain.domain_hints import UNIT_DECIMALS
@@ -16,6 +17,7 @@ from bmdkb.engine.kb.conditions import FALSE, SYMBOL
 ANY_TEXT = "at least one of these holds"
 UNREGISTERED = "not registered in provenance/references.yaml"
 NO_REASON = "no reason recorded"
+FIELD_WORDS = 5  # a field description longer than this explains the field rather than naming it
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -114,9 +116,39 @@ class Wording:
     def __init__(self, vocabulary):
         self.vocab = vocabulary
 
-    def field(self, type_: str, field: str) -> str:
-        """How a field is named in a sentence."""
-        return field
+    def field(self, type_: str | None, field: str) -> str:
+        """How a field is named in a sentence: the fact vocabulary's words for it when they are a
+        short phrase (``bmd_g_cm2`` -> ``bone mineral density``), else the field's own name. A
+        description that lists values (``naive | current | past``), defines them (``0 = ...``) or
+        runs past FIELD_WORDS words explains the field rather than naming it, so it is not used;
+        only the part before a parenthesis, comma or semicolon counts."""
+        if type_ is None:
+            return field
+        description = self.vocab.type_fields(type_).get(field, {}).get("description")
+        if not isinstance(description, str):
+            return field
+        head = re.split(r" \(|, |; ", description, maxsplit=1)[0].strip()
+        if not head or re.search(r"[=|:`<>]", head) or len(head.split()) > FIELD_WORDS:
+            return field
+        return head
+
+    def meaning(self, type_: str | None, field: str, value) -> str | None:
+        """What a coded value means, when the field's description defines it
+        (``recency``: ``0 = most recent interval, 1 = the one before``)."""
+        if type_ is None or isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        description = self.vocab.type_fields(type_).get(field, {}).get("description")
+        if not isinstance(description, str):
+            return None
+        defined = dict(re.findall(r"(?:^|, )([^\s,=]+) = ([^,]+)", description))
+        return defined.get(str(value))
+
+    def _named(self, type_: str | None, test) -> str:
+        """A tested field's name in a test sentence; a boolean stays as named (``comparable = true``
+        reads better than a clause followed by ``= true``)."""
+        if test.op in ("eq", "ne") and isinstance(test.value, bool):
+            return test.field
+        return self.field(type_, test.field)
 
     def label(self, fact) -> str:
         """A fact as a short phrase: its key fields and type, and the knowledge base's own label."""
@@ -130,8 +162,10 @@ class Wording:
         return " ".join(ident + [words(fact.type)])
 
     def requirement(self, test, type_: str | None = None) -> str:
-        """A test as the rule states it, without any fact."""
-        name = self.field(type_, test.field)
+        """A test as the rule states it, without any fact (on a fact of ``type_``, when known)."""
+        name = self._named(type_, test)
+        if test.op == "eq" and self.meaning(type_, test.field, test.value):
+            return self.meaning(type_, test.field, test.value)
         if test.op == "exists":
             return f"{name} {'is recorded' if test.value else 'is not recorded'}"
         if test.op == "in":
@@ -147,7 +181,7 @@ class Wording:
         fields = fact.fields
         type_ = fact.type
         field, op = test.field, test.op
-        name = self.field(type_, field)
+        name = self._named(type_, test)
         present = fields.get(field) is not None
         if op == "exists":
             wanted = "is recorded" if test.value else "is not recorded"
@@ -157,11 +191,14 @@ class Wording:
             return text
         unit = self.vocab.unit(type_, field) or (param.unit if param else "")
         if op in ("eq", "ne", "in"):
-            text = f"{name} {SYMBOL[op]} {value_text(test.value)}"
+            meaning = self.meaning(type_, field, test.value) if op == "eq" else None
+            text = meaning or f"{name} {SYMBOL[op]} {value_text(test.value)}"
             if not present:
                 return text + " (not recorded)"
             if state == FALSE:
-                text += f" (it is {format_number(fields[field], unit)})"
+                actual_meaning = self.meaning(type_, field, fields[field]) if meaning else None
+                text += f" (it is {format_number(fields[field], unit)}" + \
+                    (f": {actual_meaning})" if actual_meaning else ")")
             return text
         symbol = SYMBOL[op]
         param_note = ""
@@ -205,13 +242,15 @@ class Wording:
         return f"{self.field(type_, field)} not recorded"
 
     def read_as(self, fact, entry: InputEntry) -> str:
-        """The value a fact holds when it differs from the one given at its input path."""
-        return f"{self.field(fact.type, entry.field)} {format_number(entry.fact_value, entry.unit)}"
+        """The value a fact holds when it differs from the one given at its input path. The field
+        keeps its name here: it says which field of the fact holds the normalised value, next to
+        the input path it was read from."""
+        return f"{entry.field} {format_number(entry.fact_value, entry.unit)}"
 
     def absence(self, absence: Absence) -> str:
         """No fact of the wanted kind: not drawn, not derived, or not given by the case."""
         type_, identity = absence.type_, absence.identity
-        wanted = ", ".join(self.requirement(t, type_) for t in identity)
+        wanted = ", ".join(self.requirement(t) for t in identity)  # key fields: their names say it best
         what = words(type_) + (f" with {wanted}" if wanted else "")
         if type_ == "conclusion" and identity:
             what = "conclusion " + ", ".join(value_text(t.value) for t in identity if t.field == "code")

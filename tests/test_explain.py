@@ -49,7 +49,7 @@ The spine rose and the hip fell significantly.
 Rule pattern.spine_up_hip_down v1 “Spine up, hip down”, status draft (pending editorial review)
 It matched:
   ✓ spine: lumbar spine site trend
-    ✓ recency = 0
+    ✓ most recent interval
     ✓ site = lumbar_spine
     ✓ direction = increase
     derived by rule measurement.significant_increase v1 “A change of at least one LSC upward is a
@@ -74,7 +74,7 @@ It matched:
         “Ensure changes exceed the LSC for your facility” (discordant-bmd-article, “Common Pitfalls
           to Avoid”; verified)
   ✓ hip: total hip site trend
-    ✓ recency = 0
+    ✓ most recent interval
     ✓ region = hip
     ✓ direction = decrease
     derived by rule measurement.significant_decrease v1 “A change of at least one LSC downward is a
@@ -197,7 +197,7 @@ def test_why_not_names_the_failing_condition_and_its_value(tmp_path, mini_kb_roo
     assert "  ✓ spine: lumbar spine site trend\n" in out
     assert "  ✗ hip: no site trend with direction = decrease was derived\n" in out
     assert "      ✗ rule measurement.significant_decrease v1 (derives site trend facts): not satisfied" in out
-    assert "          (the later rule also needs: recency = 0; region = hip)" in out
+    assert "          (the later rule also needs: most recent interval; region = hip)" in out
     assert ("            ✗ total hip absolute change -0.021 g/cm2 <= -1 LSC = -0.025 g/cm2 (-0.84 LSC); parameter\n"
             "                significance_threshold_lsc × -1") in out
     assert "            ✗ femoral neck absolute change -0.010 g/cm2 <= -1 LSC = -0.035 g/cm2 (-0.29 LSC);" in out
@@ -346,7 +346,7 @@ citations:
     finding = doc["rules"][0]["patterns"][1]["producers"][0]["patterns"][0]
     assert finding["state"] == "not satisfied"
     assert [t["text"] for t in finding["candidates"][0]["tests"]] == [
-        "name = degenerative_spine_changes", "value = true (it is false)"]
+        "finding name = degenerative_spine_changes", "value = true (it is false)"]
 
 
 def test_why_not_on_a_code_that_fired_says_so_and_shows_the_why(mini_kb_root, runner, tmp_path):
@@ -398,7 +398,7 @@ citations:
     assert attempt["rule"]["id"] == "check.fall_risk.supported" and attempt["state"] == "not satisfied"
     text = explain_render.text(doc)
     assert "Rules for check.fall_risk with stronger support that did not fire" in text
-    assert "    ✗ falls_past_year 0 >= 1" in text.splitlines()
+    assert "    ✗ falls in the past year 0 >= 1" in text.splitlines()
 
 
 def test_a_code_that_did_not_fire_gets_its_why_not_without_the_flag(mini_kb_root, runner):

@@ -1,4 +1,4 @@
-"""Explanation documents (engine/explain.py) written for people: plain text for a
+"""Explanation documents (engine/explain/) written for people: plain text for a
 terminal (100 columns) and Markdown for a chart note or a review ticket.
 
 Both are made from one outline, a list of indented lines, so they say the same
@@ -10,6 +10,7 @@ import textwrap
 from dataclasses import dataclass
 
 from bmdkb.cli.render import escape
+from bmdkb.engine.explain.wording import words
 
 WIDTH = 100
 MARK = {"satisfied": "✓", "not satisfied": "✗", "unknown": "?"}
@@ -164,7 +165,7 @@ class _Outline:
     def attempt(self, node: dict, depth: int):
         rule = node["rule"]
         what = f"concludes {self.code(node['concludes'])}, {node['support']}" if node.get("concludes") else \
-            f"derives {node.get('asserts', 'fact').replace('_', ' ')} facts"
+            f"derives {words(node.get('asserts', 'fact'))} facts"
         state = node["state"]
         if node["fired"] and state != "satisfied":  # it fired, but not on the facts needed here
             state += "; it fired on other facts"
@@ -194,7 +195,7 @@ class _Outline:
             return
         else:
             closest = "the closest is" if len(node["candidates"]) == 1 else "the closest are"
-            self.add(depth, f"{alias}: no {node['fact_type'].replace('_', ' ')} matches; {closest}:", MARK[state])
+            self.add(depth, f"{alias}: no {words(node['fact_type'])} matches; {closest}:", MARK[state])
         if node.get("required_by_later_rule"):
             self.add(depth + 1, f"(the later rule also needs: {'; '.join(node['required_by_later_rule'])})")
         for cand in node.get("candidates", []):

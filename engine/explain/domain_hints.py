@@ -1,0 +1,42 @@
+"""What the explainer still holds about units and input paths: the precision a unit is reported
+to, and how input paths such as ``scans[i].sites.<site>.bmd_g_cm2`` are read. Which fields are
+shown as ratios is the case adapter's to say (CaseAdapter.ratio_fields, read in vocabulary.py).
+"""
+from __future__ import annotations
+
+import re
+
+# Decimals a unit is reported to (DXA reports BMD to 0.001 g/cm2); other numbers get up to 2.
+UNIT_DECIMALS = {"g/cm2": 3}
+
+
+def _placeholders(fields: dict) -> list[str]:
+    """``site`` and ``name`` in sources such as ``scans[i].sites.<site>.bmd_g_cm2``, in order."""
+    found = []
+    for spec in fields.values():
+        for name in re.findall(r"<(\w+)>", str(spec.get("source", ""))):
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def _lookup(case: dict, path: str) -> tuple[bool, object]:
+    """The value at input path ``scans[1].sites.total_hip.bmd_g_cm2``: (found, value)."""
+    node = case
+    for name, index in re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", path):
+        if not isinstance(node, dict) or name not in node:
+            return False, None
+        node = node[name]
+        if index:
+            if not isinstance(node, list) or int(index) >= len(node):
+                return False, None
+            node = node[int(index)]
+    return node is not None, node
+
+
+def _recorded(case: dict, path: str) -> bool:
+    return _lookup(case, path)[0]
+
+
+# Public names for the other modules of this package (the underscored ones are kept as they were).
+placeholders, lookup, recorded = _placeholders, _lookup, _recorded

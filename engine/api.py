@@ -15,7 +15,8 @@ Grouped by use:
   command uses) and ``kbcache``;
 - cases and evaluation: ``read_case``, ``parse_case``, ``adapter_for`` (the case adapter a KB
   names), ``adapter_named``, ``DEFAULT_ADAPTER``, ``Evaluator``, ``Evaluation``;
-- explanation: the module ``explainer`` (explain, check_code, short_why) and ``short_why``;
+- explanation: the module ``explainer`` (explain, check_code, short_why), ``short_why`` and
+  ``words`` (a vocabulary name in words, for renderers);
 - authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
   ``rule_tests`` and ``kbdiff``, ``make_release``, ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
 - review: the modules ``governance`` and ``ledger``;
@@ -51,6 +52,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     # explanation
     "explainer": ("bmdkb.engine.explain.explainer", None),
     "short_why": ("bmdkb.engine.explain.explainer", "short_why"),
+    "words": ("bmdkb.engine.explain.wording", "words"),
     # authoring
     "lint": ("bmdkb.engine.authoring.lint", "lint"),
     "LINT_CHECKS": ("bmdkb.engine.authoring.lint", "CHECKS"),

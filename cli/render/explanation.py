@@ -10,7 +10,7 @@ import textwrap
 from dataclasses import dataclass
 
 from bmdkb.cli.render import escape
-from bmdkb.engine.explain.wording import words
+from bmdkb.engine.api import words
 
 WIDTH = 100
 MARK = {"satisfied": "✓", "not satisfied": "✗", "unknown": "?"}

@@ -10,7 +10,7 @@ source sentence. The entry points other layers call; the work is done by one mod
     model.py        the typed nodes, holding values and keys, no English
     wording.py      all the English: sentences, labels, numbers in units
     serialise.py    model + wording -> the JSON document (schemas/explanation.schema.json)
-    domain_hints.py the DXA-specific pieces still held here
+    domain_hints.py units' reported precision and input-path reading
 
 Everything is read back from an Evaluation and the rules' own conditions, re-evaluated with
 engine/kb/conditions.py, so the explanation and the engine read one definition. The renderers in

@@ -1,27 +1,25 @@
-"""The `bmdkb` command."""
+"""The `bmdkb` command: the group, the one place errors become exit statuses, and the commands
+(one module each in cli/commands/) assembled."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 
 import click
 
-from bmdkb.engine.api import exitstatus
-from bmdkb.engine.api import BmdkbError
-
+from bmdkb.engine.api import BmdkbError, exitstatus
+from bmdkb.cli.commands import COMMANDS
+from bmdkb.cli.options import decided_status
 from bmdkb.cli.render import escape
-
-from bmdkb.cli.render import result as render
-from bmdkb.cli.options import decided_status, kb_option, load_kb
 
 
 class _Group(click.Group):
-    """Maps errors to the exit statuses of engine/exitstatus.py: 2 for bad input or a bad
+    """Maps errors to the exit statuses of engine/common/exitstatus.py: 2 for bad input or a bad
     knowledge base (the message names file and field), 1 for a program defect, and the status
     the command decided (findings stay 3) when the reader of its output went away."""
 
     def invoke(self, ctx):
+        """Run the command; report a BmdkbError or a defect and exit with its status."""
         try:
             value = super().invoke(ctx)
             sys.stdout.flush()  # a broken pipe shows here, while the status can still be chosen
@@ -61,87 +59,12 @@ def cli():
     """
 
 
-@cli.command(epilog=exitstatus.epilog("evaluate"))
-@click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
-@click.option("--explain", "with_why", is_flag=True, help="Add each conclusion's short why.")
-@click.option("--release", "release_version", metavar="VERSION", default=None,
-              help="Pin to this release: refuse unless every content file matches its release manifest.")
-@kb_option
-def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
-    """Evaluate one or more patient CASES (YAML or JSON files).
-
-    Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
-    """
-    from bmdkb.engine.api import read_case
-    from bmdkb.engine.api import Evaluator
-    from bmdkb.engine.api import verify_release
-
-    kb = load_kb(kb_root)
-    verify_release(kb, release_version)
-    evaluator = Evaluator(kb)
-    evaluations = [evaluator.evaluate(read_case(path, path), path, approved_only=approved_only) for path in cases]
-    if fmt == "json":
-        documents = [e.result for e in evaluations]
-        click.echo(render.to_json(documents[0] if len(documents) == 1 else documents), nl=False)
-        return
-    renderer = render.markdown if fmt == "markdown" else render.text
-    pieces = []
-    for e in evaluations:
-        why = None
-        if with_why:
-            from bmdkb.engine.api import short_why
-            why = lambda c, e=e: short_why(kb, e, c["code"])  # noqa: E731
-        pieces.append(renderer(e.result, kb, explain=why))
-    click.echo("\n".join(pieces), nl=False)
-
-
-@cli.command(epilog=exitstatus.epilog("validate"))
-@click.argument("cases", nargs=-1, type=click.Path(dir_okay=False))
-@kb_option
-def validate(cases, kb_root):
-    """Check the knowledge base and, if given, patient CASES; list every problem with file and field."""
-    from bmdkb.engine.api import adapter_for, read_case
-
-    problems, kb = [], None
-    try:
-        kb = load_kb(kb_root)
-        click.echo(f"knowledge base {kb.meta['name']} {kb.release}: {len(kb.rules)} rules, "
-                   f"{sum(len(r.citations) for r in kb.rules.values())} citations verified")
-    except BmdkbError as exc:
-        problems.extend(exc.problems)
-    # the knowledge base's adapter; the default one when the knowledge base did not load
-    adapter = adapter_for(kb)
-    for path in cases:
-        try:
-            adapter.validate_case(read_case(path, path), path, dt.date.today())
-            click.echo(f"{path}: valid")
-        except BmdkbError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        for problem in problems:
-            click.echo(f"Error: {escape.text(problem)}", err=True)
-        sys.exit(exitstatus.BAD_INPUT)
-
-
-# Command groups kept in their own modules (one job each).
-# explain: cli/explain.py
-# review: cli/review.py
-# lint, test, release, diff: cli/authoring.py
-# batch: cli/batch.py
-from bmdkb.cli.review import review  # noqa: E402
-cli.add_command(review)
-from bmdkb.cli.explain import explain  # noqa: E402
-cli.add_command(explain)
-from bmdkb.cli.authoring import diff, lint, release, test_command  # noqa: E402
-for _command in (lint, test_command, release, diff):
+for _command in COMMANDS:
     cli.add_command(_command)
-from bmdkb.cli.batch import batch  # noqa: E402
-cli.add_command(batch)
 
 
 def main():
+    """The console entry point: run the group, keeping the exit status when stdout is cut short."""
     try:
         cli(prog_name="bmdkb")
     except SystemExit as exc:

@@ -1,29 +1,37 @@
-"""Options shared by every command, kept apart from main.py so command modules can
-import them without importing the group that imports them: the knowledge-base root
-(resolved in one place, engine/kbroot.py) and the exit status a command has decided."""
+"""Options and helpers shared by every command, kept apart from main.py so command modules can
+import them without importing the group that assembles them: the one ``--kb`` option, the
+knowledge-base root (resolved in one place, engine/kb/root.py), loading the knowledge base
+(always through the cache, engine/kb/cache.py) and the exit status a command has decided."""
 from __future__ import annotations
 
-import sys
+import json
 
 import click
 
-from bmdkb.engine.api import exitstatus
-
-from bmdkb.engine.api import knowledge_base
-
-from bmdkb.engine.api import kbroot
+from bmdkb.engine.api import KB_ENV_VAR, exitstatus, kbroot
 
 STATUS_KEY = "bmdkb.status"
 
-kb_option = click.option(
-    "--kb", "kb_root", envvar=knowledge_base.ENV_VAR, type=click.Path(file_okay=False), default=None,
-    help="Knowledge-base root (a folder holding knowledge/ and provenance/). Default: "
-         f"${knowledge_base.ENV_VAR}, else the current directory when it is one, else the installed one "
-         "(commands that write never fall back to it).")
+KB_HELP = ("Knowledge-base root (a folder holding knowledge/ and provenance/). Default: "
+           f"${KB_ENV_VAR}, else the current directory when it is one, else the installed one "
+           "(commands that write never fall back to it).")
+REVIEW_KB_HELP = (f"Knowledge-base root (its ledger is written there). Default: ${KB_ENV_VAR}, else the current "
+                  "directory when it is a knowledge-base root; decisions are never written into the installed "
+                  "package.")
 
 
-def resolve_root(kb_root, write: bool = False) -> kbroot.Root:
-    """The root this command uses (engine/kbroot.py decides); says which on stderr, once."""
+def kb_option_with(help_text: str):
+    """The ``--kb`` option (its one definition), with the help text a command group needs."""
+    return click.option("--kb", "kb_root", envvar=KB_ENV_VAR, type=click.Path(file_okay=False), default=None,
+                        help=help_text)
+
+
+kb_option = kb_option_with(KB_HELP)
+review_kb_option = kb_option_with(REVIEW_KB_HELP)
+
+
+def resolve_root(kb_root, write: bool = False):
+    """The root this command uses (engine/kb/root.py decides); says which on stderr, once."""
     ctx = click.get_current_context(silent=True)
     from_env = False
     if ctx is not None and kb_root is not None:
@@ -37,15 +45,16 @@ def resolve_root(kb_root, write: bool = False) -> kbroot.Root:
 
 
 def root_path(kb_root, write: bool = False):
+    """The path of the root this command uses (see ``resolve_root``)."""
     return resolve_root(kb_root, write=write).path
 
 
-def load_kb(kb_root):
-    """The checked knowledge base at the command's root; a cold process reuses the previous
-    check when no byte changed."""
+def load_kb(kb_root=None, root=None):
+    """The checked knowledge base at the command's root (or at ``root`` when already resolved);
+    a cold process reuses the previous check when no byte changed."""
     from bmdkb.engine.api import kbcache
 
-    return kbcache.load(root_path(kb_root))
+    return kbcache.load(root if root is not None else root_path(kb_root))
 
 
 def decide(status: int) -> int:
@@ -58,9 +67,16 @@ def decide(status: int) -> int:
 
 
 def decided_status(ctx) -> int:
+    """The status the running command decided (OK when it decided none)."""
     return ctx.meta.get(STATUS_KEY, exitstatus.OK)
 
 
 def finish(status: int) -> None:
+    """End the command with ``status`` through click (the group maps it); nothing for OK."""
     if status != exitstatus.OK:
-        sys.exit(status)
+        click.get_current_context().exit(status)
+
+
+def echo_json(data) -> None:
+    """``data`` as indented JSON, keys in their order (the authoring commands' --format json)."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False))

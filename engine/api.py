@@ -14,13 +14,15 @@ Grouped by use:
   the checked-KB cache), ``ENV_VAR``, the modules ``knowledge_base``, ``kbroot`` (which root a
   command uses) and ``kbcache``;
 - cases and evaluation: ``read_case``, ``parse_case``, ``adapter_for`` (the case adapter a KB
-  names), ``adapter_named``, ``DEFAULT_ADAPTER``, ``Evaluator``, ``Evaluation``;
+  names), ``adapter_named``, ``DEFAULT_ADAPTER``, ``Evaluator``, ``Evaluation``, the module
+  ``document`` (the typed result document), ``validate`` (the `validate` command's checks);
 - explanation: the module ``explainer`` (explain, check_code, short_why), ``short_why`` and
   ``words`` (a vocabulary name in words, for renderers);
 - authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
-  ``rule_tests`` and ``kbdiff``, ``make_release``, ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
+  ``engine_lint``, ``rule_tests``, ``kbdiff`` and ``release``, ``read_contract``, ``make_release``,
+  ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
 - review: the modules ``governance`` and ``ledger``;
-- batch: the module ``batch``.
+- batch: the module ``batch`` (also as ``engine_batch``).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "knowledge_base": ("bmdkb.engine.kb.knowledge_base", None),
     "load_kb": ("bmdkb.engine.kb.knowledge_base", "load"),
     "ENV_VAR": ("bmdkb.engine.kb.knowledge_base", "ENV_VAR"),
+    "KB_ENV_VAR": ("bmdkb.engine.kb.knowledge_base", "ENV_VAR"),
     "kbroot": ("bmdkb.engine.kb.root", None),
     "kbcache": ("bmdkb.engine.kb.cache", None),
     "load_checked_kb": ("bmdkb.engine.kb.cache", "load"),
@@ -49,6 +52,8 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "DEFAULT_ADAPTER": ("bmdkb.engine.adapters", "DEFAULT"),
     "Evaluator": ("bmdkb.engine.run.evaluate", "Evaluator"),
     "Evaluation": ("bmdkb.engine.run.evaluate", "Evaluation"),
+    "document": ("bmdkb.engine.run.document", None),
+    "validate": ("bmdkb.engine.run.validate", "validate"),
     # explanation
     "explainer": ("bmdkb.engine.explain.explainer", None),
     "short_why": ("bmdkb.engine.explain.explainer", "short_why"),
@@ -60,6 +65,9 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "lint_failing": ("bmdkb.engine.authoring.lint", "failing"),
     "rule_tests": ("bmdkb.engine.authoring.rule_tests", None),
     "kbdiff": ("bmdkb.engine.authoring.diff", None),
+    "engine_lint": ("bmdkb.engine.authoring.lint", None),
+    "read_contract": ("bmdkb.engine.authoring.contract", "read_contract"),
+    "release": ("bmdkb.engine.authoring.release", None),
     "make_release": ("bmdkb.engine.authoring.release", "make_release"),
     "verify_release": ("bmdkb.engine.authoring.release", "verify_release"),
     "CHANGELOG": ("bmdkb.engine.authoring.release", "CHANGELOG"),
@@ -69,6 +77,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "ledger": ("bmdkb.engine.review.ledger", None),
     # batch
     "batch": ("bmdkb.engine.run.batch", None),
+    "engine_batch": ("bmdkb.engine.run.batch", None),
 }
 
 __all__ = sorted(EXPORTS)

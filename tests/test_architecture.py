@@ -44,8 +44,10 @@ FUNCTION_IMPORTS_ALLOWED = {
     ("bmdkb.engine.run.batch", "dask.distributed"):
         "an optional dependency, needed only for `bmdkb batch --dask`",
 }
-# cli/ commands import the part of the engine they run when they run, so `bmdkb --help` stays fast.
-CLI_LAZY_OK = {API}
+# cli/ commands import the part of the engine they run, and the renderer of its output, when they
+# run, so `bmdkb --help` stays fast.
+CLI_LAZY_OK = {API, "bmdkb.cli.render.diff", "bmdkb.cli.render.result", "bmdkb.cli.render.explanation",
+               "bmdkb.cli.render.ruletests"}
 
 
 @dataclass(frozen=True)

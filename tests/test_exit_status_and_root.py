@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from bmdkb.cli import authoring
+import click
 from bmdkb.cli.main import cli
 from bmdkb.engine.common import exitstatus
 from bmdkb.engine.kb import root as kbroot
@@ -47,14 +47,14 @@ def test_a_failing_rule_test_stays_failing_when_the_pipe_breaks(akb, monkeypatch
     tests.write_text(tests.read_text().replace("{pattern.spine_up_hip_down: considered}",
                                                "{pattern.spine_up_hip_down: supported}"))
 
-    echo = authoring.click.echo
+    echo = click.echo
 
     def reader_gone(message=None, *args, err=False, **kwargs):  # `bmdkb test | head` with head gone
         if not err:
             raise BrokenPipeError(32, "Broken pipe")
         echo(message, *args, err=err, **kwargs)
 
-    monkeypatch.setattr(authoring.click, "echo", reader_gone)
+    monkeypatch.setattr(click, "echo", reader_gone)
     result = CliRunner().invoke(cli, ["test", "--kb", str(akb)])
     assert result.exit_code == exitstatus.FINDINGS
 

@@ -29,7 +29,7 @@ def bmdkb_modules() -> list[str]:
 
 def test_no_module_needs_a_posix_only_module_to_import(tmp_path):
     modules = bmdkb_modules()
-    assert {"bmdkb.engine.review.ledger", "bmdkb.engine.run.batch", "bmdkb.cli.main", "bmdkb.cli.review"} <= set(modules)
+    assert {"bmdkb.engine.review.ledger", "bmdkb.engine.run.batch", "bmdkb.cli.main", "bmdkb.cli.commands.review"} <= set(modules)
     # A fresh interpreter in which importing a POSIX-only module fails, as on Windows: every bmdkb
     # module must import, and the review ledger (which needs a cross-process lock) must still work.
     script = f"""

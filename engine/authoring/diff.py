@@ -45,6 +45,8 @@ class DiffError(BmdkbError):
 
 @dataclass
 class CaseChange:
+    """A test case whose conclusions differ between OLD and NEW: (code, support) removed and added."""
+
     key: str
     file: str
     name: str
@@ -54,6 +56,9 @@ class CaseChange:
 
 @dataclass
 class KbDiff:
+    """Two knowledge bases compared: rules added, removed and changed field by field, other content
+    changed, and the test cases that conclude differently."""
+
     old: dict                  # {label, release, digest}
     new: dict
     added: list                # rule ids
@@ -65,9 +70,11 @@ class KbDiff:
 
     @property
     def empty(self) -> bool:
+        """Nothing differs."""
         return not (self.added or self.removed or self.changed or self.other or self.behaviour)
 
     def to_dict(self) -> dict:
+        """The `diff --format json` document."""
         def change(path, old, new):
             out = {"field": path}
             if old is not MISSING:
@@ -145,6 +152,7 @@ def flatten(value, prefix: str = "") -> dict:
 
 
 def field_changes(old: dict, new: dict) -> list[tuple]:
+    """(field path, old value, new value) of every leaf that differs (MISSING where absent)."""
     a, b = flatten(old), flatten(new)
     return [(path, a.get(path, MISSING), b.get(path, MISSING))
             for path in sorted(set(a) | set(b), key=_path_order(list(a) + list(b)))
@@ -209,11 +217,12 @@ def _behaviour(old_kb, new_kb, old_files, new_files) -> tuple[list, int]:
 
 
 def _concluded(evaluator, test) -> set:
-    result = evaluator.evaluate(test.case, test.label, today=rule_tests.TEST_TODAY).result
-    return {(c["code"], c["support"]) for c in result["conclusions"]}
+    result = evaluator.evaluate(test.case, test.label, today=rule_tests.TEST_TODAY).document
+    return {(c.code, c.support) for c in result.conclusions}
 
 
 def diff(old_root, new_root, old_label: str = "OLD", new_label: str = "NEW") -> KbDiff:
+    """Compare the knowledge bases at two roots: content and the behaviour of the rule tests of both."""
     old_kb, new_kb = _load(old_root, old_label), _load(new_root, new_label)
     added, removed, changed, other = _content(old_kb, new_kb)
     behaviour, compared = _behaviour(old_kb, new_kb, _tests(old_root, old_kb, old_label), _tests(new_root, new_kb, new_label))
@@ -227,3 +236,9 @@ def _load(root, label):
         return load(root)
     except KnowledgeBaseError as exc:
         raise KnowledgeBaseError([Problem(f"{label}: {p.file}", p.field, p.message) for p in exc.problems]) from None
+
+
+def diff_sides(old: str, new: str, repo) -> KbDiff:
+    """Compare sides OLD and NEW, each a knowledge-base root or a git revision of ``repo``."""
+    with open_side(old, repo, "OLD") as (old_root, old_label), open_side(new, repo, "NEW") as (new_root, new_label):
+        return diff(old_root, new_root, old_label, new_label)

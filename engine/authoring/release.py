@@ -28,6 +28,7 @@ from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.common.yamlio import load_file
 from bmdkb.engine.kb.knowledge_base import canonical_digest, load, sha256_bytes
 from bmdkb.engine.review.governance import clock
+from bmdkb.engine.kb import root as kbroot
 
 CHANGELOG = "knowledge/CHANGELOG.md"
 CHANGELOG_HEAD = ("# Knowledge-base changelog\n\n"
@@ -41,12 +42,15 @@ class ReleaseError(BmdkbError):
 
 @dataclass
 class Release:
+    """A release made: the manifest written and the changelog entry."""
+
     manifest: dict
     entry: str          # the changelog entry written
     path: Path          # the manifest file
 
 
 def semver(text: str) -> tuple[int, int, int]:
+    """``1.2.3`` -> (1, 2, 3); BmdkbError when ``text`` is not MAJOR.MINOR.PATCH."""
     m = _SEMVER.match(str(text))
     if not m:
         raise ReleaseError(Problem("VERSION", "", f"{text!r} is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)"))
@@ -54,6 +58,7 @@ def semver(text: str) -> tuple[int, int, int]:
 
 
 def build_manifest(kb, version: str, previous: str | None, today: dt.date, note: str | None = None) -> dict:
+    """The manifest of release ``version`` of ``kb``: every content file's digest and every rule's version and digest."""
     root = Path(kb.root)
     versioned = []
     for rel in sorted(kb.files):
@@ -101,6 +106,7 @@ def changes(old: dict | None, new: dict) -> dict:
 
 
 def changelog_entry(old: dict | None, new: dict) -> str:
+    """The changelog entry between manifests ``old`` (None for the first release) and ``new``."""
     delta = changes(old, new)
     lines = [f"## {new['release']} ({new['date']})", ""]
     if new.get("note"):
@@ -170,6 +176,7 @@ def make_release(root, version: str, note: str | None = None, today: dt.date | N
 
 
 def write_manifest(root, manifest: dict) -> Path:
+    """Write ``manifest`` to knowledge/release-manifest.yaml under ``root``; return its path."""
     path = Path(root) / MANIFEST
     header = (f"# Release manifest of {manifest['knowledge_base']['name']} {manifest['release']}: "
               "written by `bmdkb release`, do not edit.\n"
@@ -203,3 +210,11 @@ def verify_release(kb, version: str | None) -> None:
     else:
         message = f"does not match release {version}: sha256 {actual[first]}, the manifest lists {listed[first]}{more}"
     raise KnowledgeBaseError(Problem(first, "", message))
+
+
+def release_at(root, version: str, note: str | None = None) -> Release:
+    """``make_release`` at a root a command may write to: every file it writes must stay inside
+    ``root`` (engine/kb/root.py's write_target refuses otherwise, before anything is written)."""
+    for written in ("knowledge/kb.yaml", MANIFEST, CHANGELOG):
+        kbroot.write_target(root, written)
+    return make_release(root, version, note)

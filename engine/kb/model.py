@@ -9,19 +9,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bmdkb.engine.kb.conditions import Pattern, parameters_used
+from bmdkb.engine.kb.then import Then
 
 
 def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
 def canonical_digest(obj) -> str:
+    """``sha256:`` digest of ``obj`` as canonical JSON (sorted keys, no spaces): equal content, equal digest."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + sha256_bytes(text.encode("utf-8"))
 
 
 @dataclass
 class Citation:
+    """A passage of a registered source a rule cites: source id, section, verbatim quote, and the
+    article's reference numbers it gives."""
+
     source: str
     section: str
     quote: str
@@ -29,9 +35,11 @@ class Citation:
 
     @classmethod
     def from_dict(cls, raw: dict) -> Citation:
+        """From a rule file's citation mapping."""
         return cls(raw["source"], raw["section"], raw["quote"], raw.get("references", []))
 
     def to_dict(self) -> dict:
+        """As the result document cites it (``references`` only when there are some)."""
         out = {"source": self.source, "section": self.section, "quote": self.quote}
         if self.references:
             out["references"] = list(self.references)
@@ -40,13 +48,16 @@ class Citation:
 
 @dataclass
 class Rule:
+    """One rule as evaluation sees it: its patterns (``when``, parsed), its typed ``then``, statements
+    and citations; ``data`` is the rule file as read and ``digest`` what a reviewer approves."""
+
     id: str
     version: int
     title: str
     kind: str
     author: str
     patterns: tuple  # of conditions.Pattern
-    then: dict
+    then: Then       # built from the rule file's mapping when the rule is constructed
     statement: dict
     citations: list
     uses: list
@@ -54,28 +65,39 @@ class Rule:
     data: dict
     digest: str = ""
 
+    def __post_init__(self):
+        if not isinstance(self.then, Then):
+            self.then = Then.from_dict(self.then)
+
     @property
     def concludes(self) -> str | None:
-        return self.then.get("conclude", {}).get("code")
+        """The conclusion code this rule draws, or None when it asserts a fact."""
+        return self.then.conclude.code if self.then.conclude else None
 
     @property
     def support(self) -> str:
-        return self.then.get("conclude", {}).get("support", "considered")
+        """How strongly its conclusion is drawn: considered (the default) or supported."""
+        return self.then.conclude.support if self.then.conclude else "considered"
 
     @property
     def asserts(self) -> str | None:
-        return self.then.get("assert", {}).get("type")
+        """The type of fact this rule asserts, or None when it concludes."""
+        return self.then.assertion.type if self.then.assertion else None
 
     @property
     def parameters(self) -> list[str]:
+        """The parameters (parameters.yaml ids) its conditions use."""
         return parameters_used(self.patterns)
 
     def pattern(self, alias: str) -> Pattern | None:
+        """Its pattern aliased ``alias``, or None."""
         return next((p for p in self.patterns if p.alias == alias), None)
 
 
 @dataclass
 class Source:
+    """A registered source document: its metadata (sections, sha256...) and its text."""
+
     id: str
     meta: dict
     text: str
@@ -84,6 +106,10 @@ class Source:
 
 @dataclass
 class KnowledgeBase:
+    """A loaded and checked knowledge base: metadata, stages, fact types, parameters, published
+    figures, the adapter's domain data, rules (in stage order, then id), sources, references,
+    policy, and the digests of its files."""
+
     root: Path
     meta: dict
     stages: list
@@ -101,6 +127,7 @@ class KnowledgeBase:
 
     @property
     def release(self) -> str:
+        """The release version (kb.yaml's ``release``)."""
         return self.meta["release"]
 
     @property
@@ -114,13 +141,16 @@ class KnowledgeBase:
         return first["kind"] if first else None
 
     def stage_index(self, kind: str) -> int:
+        """Position of the stage of ``kind`` (after every stage when it has none)."""
         kinds = [s["kind"] for s in self.stages]
         return kinds.index(kind) if kind in kinds else len(kinds)
 
     def rules_concluding(self, code: str) -> list[Rule]:
+        """Every rule that concludes ``code``, in knowledge-base order."""
         return [r for r in self.rules.values() if r.concludes == code]
 
     def codes(self) -> list[str]:
+        """Every conclusion code some rule concludes, sorted."""
         return sorted({r.concludes for r in self.rules.values() if r.concludes})
 
 

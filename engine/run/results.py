@@ -1,16 +1,16 @@
-"""Firings -> the result document: one conclusion per code, ordered, cited, traced,
-and cautioned when any content it rests on is not approved."""
+"""Firings -> the result (engine/run/document.py): one conclusion per code, ordered, cited,
+traced, and cautioned when any content it rests on is not approved."""
 from __future__ import annotations
 
 from bmdkb.engine.review.governance import PENDING
+from bmdkb.engine.run.document import (Conclusion, KnowledgeBaseRef, ReferenceFigure, Result, RuleRef, Summary,
+                                       UnapprovedRule, Withheld, fact_ref)
 
 SUPPORT_RANK = {"considered": 0, "supported": 1}
 UPSTREAM_PENDING = "rests on content pending editorial review"
 
 
-def _ref(fact_id: str) -> str:
-    """A conclusion fact is named by its code in `because`; other facts by id."""
-    return fact_id.removeprefix("conclusion:")
+_ref = fact_ref
 
 
 class _Approval:
@@ -23,9 +23,11 @@ class _Approval:
         self.memo = {}
 
     def rule(self, rule_id: str) -> bool:
+        """Whether the rule itself is approved."""
         return self.statuses[rule_id].approved
 
     def fact(self, fact_id: str) -> bool:
+        """Whether the fact rests only on approved rules (input facts always do)."""
         if fact_id in self.memo:
             return self.memo[fact_id]
         self.memo[fact_id] = False  # guards against cycles; rules are monotonic so none is expected
@@ -40,10 +42,12 @@ class _Approval:
         return ok
 
     def firing(self, firing) -> bool:
+        """Whether the firing's rule and every fact it matched rest only on approved rules."""
         return self.rule(firing.rule) and all(self.fact(m["id"]) for m in firing.matched.values())
 
     # -- why something is not approved: the unapproved rules it rests on ----------------------------
     def fact_blockers(self, fact_id: str) -> frozenset:
+        """The unapproved rules the fact rests on."""
         key = ("blockers", fact_id)
         if key in self.memo:
             return self.memo[key]
@@ -60,6 +64,7 @@ class _Approval:
         return found
 
     def firing_blockers(self, firing) -> frozenset:
+        """The unapproved rules the firing rests on, its own included."""
         own = frozenset([] if self.rule(firing.rule) else [firing.rule])
         return own.union(*(self.fact_blockers(m["id"]) for m in firing.matched.values()))
 
@@ -77,7 +82,11 @@ def _orders(kb) -> tuple[dict, dict]:
     return {rule_id: i for i, rule_id in enumerate(kb.rules)}, stages
 
 
-def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_only: bool) -> dict:
+def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_only: bool) -> Result:
+    """The result of one case: one conclusion per concluded code (the best-supported firing's rule
+    speaks for it), in stage order then code, the facts shown, and the summary. ``statuses`` are
+    the rules' review statuses (governance.statuses); with ``approved_only`` conclusions and
+    derived facts that rest on unapproved rules are withheld and counted instead."""
     rule_order, stage_order = _orders(kb)
     no_stage = len(kb.stages)
     firings_by_code: dict[str, list] = {}
@@ -95,52 +104,48 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
                 withheld.append(code)
                 continue
         conclusions.append(_conclusion(kb, code, code_firings, statuses, approval, rule_order))
-    conclusions.sort(key=lambda c: (stage_order.get(c["kind"], no_stage), c["code"]))
+    conclusions.sort(key=lambda c: (stage_order.get(c.kind, no_stage), c.code))
 
-    shown_facts = [f.to_dict() for f in facts]
+    shown_facts = list(facts)
     withheld_facts = 0
     for fact in asserted:
         if fact.type != "conclusion":
             if approved_only and not approval.fact(fact.id):
                 withheld_facts += 1  # derived by (or from) a rule not approved: not shown in approved-only mode
                 continue
-            out = fact.to_dict()
-            out["because"] = [_ref(b) for b in fact.because]
-            shown_facts.append(out)
-    summary = {
-        "patterns": [c["code"] for c in conclusions if c["kind"] == kb.headline_kind],
-        "conclusions": len(conclusions),
-        "withheld": len(withheld),
-        "withheld_codes": sorted(withheld),
-    }
+            shown_facts.append(fact)
+    summary = Summary(
+        patterns=[c.code for c in conclusions if c.kind == kb.headline_kind],
+        conclusions=len(conclusions),
+        withheld=len(withheld),
+        withheld_codes=sorted(withheld),
+    )
     if approved_only:
-        summary["withheld_conclusions"] = [_withheld(kb, code, approval, statuses) for code in sorted(withheld)]
-        summary["withheld_facts"] = withheld_facts
-    return {
-        "case_id": case_id,
-        "knowledge_base": {"name": kb.meta["name"], "version": kb.release, "digest": kb.digest},
-        "mode": "approved-only" if approved_only else "preview",
-        "facts": shown_facts,
-        "conclusions": conclusions,
-        "summary": summary,
-    }
+        summary.withheld_conclusions = [_withheld(kb, code, approval, statuses) for code in sorted(withheld)]
+        summary.withheld_facts = withheld_facts
+    return Result(
+        case_id=case_id,
+        knowledge_base=KnowledgeBaseRef(kb.meta["name"], kb.release, kb.digest),
+        mode="approved-only" if approved_only else "preview",
+        facts=shown_facts,
+        conclusions=conclusions,
+        summary=summary,
+    )
 
 
-def _withheld(kb, code: str, approval: _Approval, statuses) -> dict:
+def _withheld(kb, code: str, approval: _Approval, statuses) -> Withheld:
     """A conclusion approved-only mode withheld: its code and kind, and the unapproved rules it rests on."""
     rules = sorted(approval.code_blockers(code), key=list(kb.rules).index)
     kind = next(r.kind for r in kb.rules_concluding(code))
-    return {"code": code, "kind": kind,
-            "unapproved_rules": [{"id": r, "version": kb.rules[r].version, "status": statuses[r].status}
-                                 for r in rules]}
+    return Withheld(code, kind, [UnapprovedRule(r, kb.rules[r].version, statuses[r].status) for r in rules])
 
 
-def _conclusion(kb, code, code_firings, statuses, approval, rule_order) -> dict:
+def _conclusion(kb, code, code_firings, statuses, approval, rule_order) -> Conclusion:
     best = max(code_firings, key=lambda f: (SUPPORT_RANK[kb.rules[f.rule].support], -rule_order[f.rule]))
     rule = kb.rules[best.rule]
     chosen = [f for f in code_firings if f.rule == rule.id]
     because, details = [], []
-    detail_alias = rule.then["conclude"].get("details_from")
+    detail_alias = rule.then.conclude.details_from
     for firing in chosen:
         for pattern in rule.patterns:
             ref = _ref(firing.matched[pattern.alias]["id"])
@@ -151,23 +156,21 @@ def _conclusion(kb, code, code_firings, statuses, approval, rule_order) -> dict:
             if label and label not in details:
                 details.append(label)
     status = statuses[rule.id]
-    out = {
-        "code": code,
-        "kind": rule.kind,
-        "statement": rule.statement["clinician"],
-        "patient_statement": rule.statement.get("patient", ""),
-        "support": rule.support,
-        "rule": {"id": rule.id, "version": rule.version, "status": status.status, "digest": rule.digest},
-        "because": because,
-        "citations": [c.to_dict() for c in rule.citations],
-    }
-    if details:
-        out["details"] = details
-    if rule.uses:
-        out["reference_figures"] = [{"id": f, "description": kb.facts[f]["description"], "values": kb.facts[f]["values"]}
-                                    for f in rule.uses]
+    caution = None
     if not status.approved:
-        out["caution"] = status.caution or PENDING
+        caution = status.caution or PENDING
     elif not all(approval.firing(f) for f in chosen):
-        out["caution"] = UPSTREAM_PENDING
-    return out
+        caution = UPSTREAM_PENDING
+    return Conclusion(
+        code=code,
+        kind=rule.kind,
+        statement=rule.statement["clinician"],
+        patient_statement=rule.statement.get("patient", ""),
+        support=rule.support,
+        rule=RuleRef(rule.id, rule.version, status.status, rule.digest),
+        because=because,
+        citations=rule.citations,
+        details=details,
+        reference_figures=[ReferenceFigure(f, kb.facts[f]["description"], kb.facts[f]["values"]) for f in rule.uses],
+        caution=caution,
+    )

@@ -184,14 +184,14 @@ def _producer(rule):
             return Fact(f"conclusion:{code}", "conclusion", {"code": code, "kind": kind}, rule=rule.id)
 
         return conclude
-    spec = rule.then["assert"]
-    source, copy, constants = spec.get("from"), spec.get("copy", []), spec.get("set", {})
+    spec = rule.then.assertion
+    source, copy, constants, type_ = spec.source, spec.copy, spec.constants, spec.type
 
     def derive(matched):
         used = sorted(m["id"] for m in matched.values())
         fields = {k: matched[source][k] for k in copy if source and k in matched[source]}
         fields.update(constants)
-        return Fact(f"{rule.id}({'+'.join(used)})", spec["type"], fields, rule=rule.id,
+        return Fact(f"{rule.id}({'+'.join(used)})", type_, fields, rule=rule.id,
                     because=[matched[p.alias]["id"] for p in rule.patterns])
 
     return derive

@@ -8,26 +8,12 @@ from pathlib import Path
 
 import click
 
-from bmdkb.engine.api import exitstatus
-
-from bmdkb.engine.api import governance
-
-from bmdkb.engine.api import kbroot
-
-from bmdkb.engine.api import knowledge_base
-
-from bmdkb.engine.api import ledger
-from bmdkb.engine.api import Problem
-
+from bmdkb.engine.api import Problem, exitstatus, governance, kbroot, ledger
+from bmdkb.cli.options import decide, finish, load_kb, review_kb_option as kb_option, root_path
 from bmdkb.cli.render import escape
-from bmdkb.cli.options import decide, finish, root_path
 
 WIDTH = 100
 
-kb_option = click.option(
-    "--kb", "kb_root", envvar=knowledge_base.ENV_VAR, type=click.Path(file_okay=False), default=None,
-    help=f"Knowledge-base root (its ledger is written there). Default: ${knowledge_base.ENV_VAR}, else the current "
-         "directory when it is a knowledge-base root; decisions are never written into the installed package.")
 by_option = click.option("--by", required=True, help="Name of the person making the decision.")
 note_option = click.option("--note", default=None, help="What was decided and why (required to request changes "
                                                          "or retire).")
@@ -78,7 +64,7 @@ def _load_for_writing(kb_root):
     root = root_path(kb_root, write=True)
     kbroot.write_target(root, ledger.LEDGER_FILE)
     kbroot.write_target(root, str(Path(ledger.LEDGER_FILE).with_name(f".{Path(ledger.LEDGER_FILE).name}.lock")))
-    return knowledge_base.load(root)
+    return load_kb(root=root)
 
 
 def _record(kb_root, action: str, rule_id: str, by: str, note, coi=None, review_by=None) -> None:
@@ -242,7 +228,7 @@ def _dashboard_text(board: dict) -> str:
 def status(fmt, kb_root):
     """The board's dashboard: counts by status, what waits for whom and since when, approvals
     lapsing or lapsed, and rules changed since their approval."""
-    board = governance.dashboard(knowledge_base.load(root_path(kb_root)))
+    board = governance.dashboard(load_kb(kb_root))
     if fmt == "json":
         click.echo(escape.json_text(json.dumps(board, indent=2, ensure_ascii=False)))
     else:
@@ -269,7 +255,7 @@ def _entry_lines(e: dict) -> list[str]:
 @kb_option
 def log(rule_id, fmt, kb_root):
     """The decisions recorded in the ledger, oldest first (only RULE's when given)."""
-    kb = knowledge_base.load(root_path(kb_root))
+    kb = load_kb(kb_root)
     reading = ledger.read(governance.ledger_path(kb))
     entries = [e for e in reading.entries if rule_id is None or e["rule"] == rule_id]
     if rule_id and rule_id not in kb.rules and not entries:

@@ -4,13 +4,7 @@ from __future__ import annotations
 import click
 
 from bmdkb.engine.api import exitstatus
-
-from bmdkb.engine.api import knowledge_base
-
-from bmdkb.cli.render import explanation as explain_render
-
-from bmdkb.cli.render import result as render
-from bmdkb.cli.options import kb_option, root_path
+from bmdkb.cli.options import kb_option, load_kb
 
 
 @click.command(epilog=exitstatus.epilog("explain"))
@@ -30,15 +24,15 @@ def explain(case, code, why_not, fmt, audience, kb_root):
     thresholds, the earlier conclusions and derived facts it rested on, the input fields they came
     from, and the cited source passages. A CODE that was not concluded gets its why-not.
     """
-    from bmdkb.engine.api import explainer as engine_explain
-    from bmdkb.engine.api import read_case
-    from bmdkb.engine.api import Evaluator
+    from bmdkb.engine.api import Evaluator, explainer, read_case   # lazy: start-up time
+    from bmdkb.cli.render import explanation as explain_render
+    from bmdkb.cli.render import result as render
 
-    kb = knowledge_base.load(root_path(kb_root))
-    engine_explain.check_code(kb, code)
+    kb = load_kb(kb_root)
+    explainer.check_code(kb, code)
     evaluator = Evaluator(kb)
     evaluation = evaluator.evaluate(read_case(case, case), case)
-    doc = engine_explain.explain(kb, evaluation, code, why_not=why_not, statuses=evaluator.statuses)
+    doc = explainer.explain(kb, evaluation, code, why_not=why_not, statuses=evaluator.statuses)
     if fmt == "json":
         click.echo(render.to_json(doc), nl=False)
     elif fmt == "markdown":

@@ -6,9 +6,8 @@ import sys
 import click
 
 from bmdkb.engine.api import exitstatus
-
+from bmdkb.cli.options import finish, kb_option, load_kb
 from bmdkb.cli.render import escape
-from bmdkb.cli.options import kb_option, load_kb
 
 
 @click.command(epilog=exitstatus.epilog("batch"))
@@ -32,7 +31,7 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     (mode, knowledge base, ledger head) to OUTPUT.run.json, which --resume checks. OUTPUT may not
     be the input or inside an input folder, and its folder must exist.
     """
-    from bmdkb.engine.api import batch as engine_batch
+    from bmdkb.engine.api import engine_batch   # lazy: start-up time
 
     kb = load_kb(kb_root)
     bar = None
@@ -48,7 +47,7 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
                    err=True)
-        sys.exit(exitstatus.INTERRUPTED)
+        finish(exitstatus.INTERRUPTED)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -59,6 +58,6 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     if summary["errors"] > len(summary["first_errors"]):
         click.echo(f"... and {summary['errors'] - len(summary['first_errors'])} more errors in {output}", err=True)
     if summary["defects"]:
-        sys.exit(exitstatus.DEFECT)
+        finish(exitstatus.DEFECT)
     if summary["input_errors"]:
-        sys.exit(exitstatus.BAD_INPUT)
+        finish(exitstatus.BAD_INPUT)

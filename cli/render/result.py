@@ -195,7 +195,7 @@ def markdown(result, kb, audience: str = "clinician", explain=None) -> str:
     for stage, items in sections(result, kb):
         out += ["", f"### {stage['title']}", ""]
         if stage["kind"] == kb.headline_kind:
-            out += ["```"] + api.adapter_for(kb).summary_lines(facts) + ["```", ""]
+            out += ["```"] + adapter_for(kb).summary_lines(facts) + ["```", ""]
             if not items:
                 out += no_pattern_lines(result, stage)
         for c in items:

@@ -17,7 +17,7 @@ from bmdkb.engine.review import governance
 from bmdkb.engine.kb.conditions import (FALSE, SYMBOL, TRUE, UNKNOWN, AnyOf, combine_all, combine_any, evaluate, evaluate_test,
                          referenced_fields)
 from bmdkb.engine.common.errors import BmdkbError, Problem
-from bmdkb.engine.kb.knowledge_base import verify_citation
+from bmdkb.engine.kb import citations as kb_citations
 from bmdkb.engine.run.results import SUPPORT_RANK
 
 FORMAT_VERSION = 1
@@ -403,11 +403,11 @@ class _Explainer:
             source = self.kb.sources.get(citation.source)
             node = {"source": citation.source, "title": source.meta.get("title", citation.source) if source else
                     citation.source, "section": citation.section, "quote": citation.quote,
-                    "verified": bool(source) and citation.quote in source.text,
+                    "verified": kb_citations.quote_found(self.kb, citation),
                     "references": [self.reference(n) for n in citation.references]}
-            problem = verify_citation(self.kb, citation)
+            problem = kb_citations.first_failure(self.kb, citation)
             if problem:
-                node["problem"] = f"{problem[0]}: {problem[1]}"
+                node["problem"] = f"{problem.field}: {problem.message}"
             out.append(node)
         return out
 

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bmdkb.engine.kb import citations
 from bmdkb.engine.kb.conditions import Pattern, parameters_used
 from bmdkb.engine.common.errors import KnowledgeBaseError
 
@@ -135,18 +136,10 @@ def load(root: str | Path | None = None) -> KnowledgeBase:
 
 
 def verify_citation(kb: KnowledgeBase, citation: Citation) -> tuple[str, str] | None:
-    """None when the citation verifies; otherwise (field, message)."""
-    source = kb.sources.get(citation.source)
-    if source is None:
-        return "source", f"no registered source {citation.source!r}"
-    if citation.section not in source.meta["sections"]:
-        return "section", f"{citation.section!r} is not a section of {citation.source}"
-    if citation.quote not in source.text:
-        return "quote", f"quote not found verbatim in {citation.source}: {citation.quote[:60]!r}"
-    for number in citation.references:
-        if number not in kb.references:
-            return "references", f"reference {number} is not in provenance/references.yaml"
-    return None
+    """None when the citation verifies; otherwise (field, message) of the first failure
+    (engine/kb/citations.py checks it)."""
+    failure = citations.first_failure(kb, citation)
+    return (failure.field, failure.message) if failure else None
 
 
 def rule_digest(kb: KnowledgeBase, rule: Rule) -> str:

@@ -24,8 +24,9 @@ from pathlib import Path
 from bmdkb.engine.kb import schemas
 from bmdkb.engine.kb.conditions import ConditionError, engine_limit_problems, parse_when
 from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
-from bmdkb.engine.kb.knowledge_base import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
-                             verify_citation)
+from bmdkb.engine.kb import citations
+from bmdkb.engine.kb.knowledge_base import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest,
+                                           sha256_bytes)
 from bmdkb.engine.common.yamlio import parse_bytes, read_bytes
 
 PARAMETERS_FILE = "knowledge/facts/parameters.yaml"
@@ -338,9 +339,9 @@ def _check_citations(reading: Reading) -> None:
 
     def check(file: str, prefix: str, raw_list):
         for i, raw in enumerate(raw_list or []):
-            failure = verify_citation(kb, Citation.from_dict(raw))
+            failure = citations.first_failure(kb, raw)
             if failure:
-                reading.add_refusal(file, f"{prefix}[{i}].{failure[0]}", failure[1])
+                reading.add_refusal(file, f"{prefix}[{i}].{failure.field}", failure.message)
 
     params_doc = reading.documents.get(PARAMETERS_FILE) or {}
     classes_doc = reading.documents.get(CLASSES_FILE) or {}

@@ -130,8 +130,9 @@ def load(root: str | Path | None = None) -> KnowledgeBase:
     from bmdkb.engine.kb.reader import read   # here, not at the top: the reader builds this module's classes
 
     reading = read(Path(root) if root else default_root())
-    if reading.refused:
-        raise KnowledgeBaseError(reading.refused)
+    refusal = reading.refusal()
+    if refusal is not None:
+        raise refusal
     return reading.kb
 
 

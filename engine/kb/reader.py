@@ -5,20 +5,22 @@ report on exactly such a knowledge base. So the files are read here the tolerant
 a file that does not parse or validate is left out and its problems recorded, and
 what does read is assembled into a (possibly partial) KnowledgeBase.
 
-Each problem is recorded for the reader(s) it concerns:
-
-- ``found``: (lint check id, Problem), what lint reports from the reading;
-- ``refused``: Problem, why load refuses the knowledge base, in the order it lists them.
+Each problem is recorded once, in ``Reading.problems``, as a ``Noted``: a Problem whose
+``code`` is the lint check that reports it, and whom it concerns. ``refused`` (why load
+refuses the knowledge base, in the order it lists them; ``refusal()`` raises them) and
+``found`` (what lint reports from the reading) are two views of that one stream; lint
+never loads the knowledge base a second time.
 
 Most problems are both. Lint alone hears of a fact id repeated in another file (load
-has always let the later file win). Load alone checks fact types and citations here;
-lint checks those its own way (engine/lint/chain.py, citations.py). Load and lint word
-a few problems differently (a missing file, a repeated parameter or fact id); tests pin
-both wordings.
+has always let the later file win). Load alone is told of fact types and citations here;
+lint reports those through its own checks (engine/authoring/lint/chain.py, citations.py,
+which ask the same engine/kb/citations.py). Load and lint word a few problems differently
+(a missing file, a repeated parameter or fact id); ``Noted.refusal`` keeps load's words and
+tests pin both wordings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bmdkb.engine.kb import schemas
@@ -48,30 +50,66 @@ class CitationSite:
         return Citation.from_dict(self.raw)
 
 
+@dataclass(frozen=True)
+class Noted:
+    """One problem the reading found, recorded once.
+
+    ``problem`` is worded as lint reports it, its ``code`` the lint check id. ``reported``:
+    lint reports it under that check (when False, lint's own check on the reading says it, or
+    lint's load-error does). ``refuses``: load refuses the knowledge base for it, in the words
+    ``refusal`` where load's differ from lint's."""
+
+    problem: Problem
+    reported: bool = True
+    refuses: bool = True
+    refusal: str | None = None
+
+    @property
+    def refused(self) -> Problem:
+        """The problem as load states it."""
+        return replace(self.problem, message=self.refusal) if self.refusal is not None else self.problem
+
+
 @dataclass
 class Reading:
+    """What one tolerant reading of a root found: the (possibly partial) knowledge base and its problems."""
+
     root: Path
     kb: KnowledgeBase | None = None
-    found: list = field(default_factory=list)            # (lint check id, Problem)
-    refused: list = field(default_factory=list)          # Problem: why load refuses
+    problems: list = field(default_factory=list)         # Noted, in the order found
     documents: dict = field(default_factory=dict)        # relative path -> parsed, valid document
     citations: list = field(default_factory=list)        # CitationSite, as lint checks them
     parameter_files: dict = field(default_factory=dict)  # parameter id -> (file, index)
 
+    @property
+    def found(self) -> list[tuple[str, Problem]]:
+        """(lint check id, Problem) for each problem lint reports from the reading."""
+        return [(n.problem.code, n.problem) for n in self.problems if n.reported]
+
+    @property
+    def refused(self) -> list[Problem]:
+        """Why load refuses the knowledge base, in the order it lists them (empty: it loads)."""
+        return [n.refused for n in self.problems if n.refuses]
+
+    def refusal(self):
+        """The KnowledgeBaseError load raises for this reading (its list bounded as every error's
+        is), or None when the knowledge base loads."""
+        refused = self.refused
+        return KnowledgeBaseError(refused) if refused else None
+
+    def note(self, code: str, file: str, field_: str, message: str, *, reported: bool = True,
+             refuses: bool = True, refusal: str | None = None) -> None:
+        """Record a problem under lint check ``code``: reported by lint unless ``reported`` is
+        False, refused by load unless ``refuses`` is False (in the words ``refusal``, if given)."""
+        self.problems.append(Noted(Problem(file, field_, message, code=code), reported, refuses, refusal))
+
     def add(self, check: str, file: str, field_: str, message: str, refusal: str | None = None) -> None:
         """A problem lint reports under ``check`` and load refuses (in the words ``refusal``, if given)."""
-        self.add_finding(check, file, field_, message)
-        self.add_refusal(file, field_, refusal or message)
-
-    def add_finding(self, check: str, file: str, field_: str, message: str) -> None:
-        self.found.append((check, Problem(file, field_, message)))
-
-    def add_refusal(self, file: str, field_: str, message: str) -> None:
-        self.refused.append(Problem(file, field_, message))
+        self.note(check, file, field_, message, refusal=refusal)
 
     def add_problems(self, check: str, problems: list[Problem]) -> None:
-        self.found.extend((check, p) for p in problems)
-        self.refused.extend(problems)
+        """Problems an error raised (a file that does not parse or validate): lint's and load's alike."""
+        self.problems.extend(Noted(replace(p, code=check)) for p in problems)
 
 
 class _Reader:
@@ -103,7 +141,7 @@ class _Reader:
             if required and not path.is_file():
                 self.reading.add("schema", rel, "", "no such file", refusal=MISSING)
             else:
-                self.reading.add_refusal(rel, "", MISSING)
+                self.reading.note("load-error", rel, "", MISSING, reported=False)
             return None
         except KnowledgeBaseError as exc:
             self.reading.add_problems("schema", exc.problems)
@@ -210,8 +248,8 @@ def _facts(r: _Reader, folder: Path) -> dict:
                               f"duplicate fact id {fact_id!r} (also in {first_file[fact_id]})",
                               refusal=f"duplicate id {fact_id!r}")
             else:   # load has always let a later file's fact replace an earlier file's
-                r.reading.add_finding("duplicate-id", rel, f"facts[{i}].id",
-                                      f"duplicate fact id {fact_id!r} (also in {first_file[fact_id]})")
+                r.reading.note("duplicate-id", rel, f"facts[{i}].id",
+                               f"duplicate fact id {fact_id!r} (also in {first_file[fact_id]})", refuses=False)
             in_this_file.add(fact_id)
             facts[fact_id] = item
     return facts
@@ -315,8 +353,8 @@ def _check_rules(reading: Reading) -> None:
         for i, pattern in enumerate(rule.patterns):
             if pattern.fact not in kb.fact_types and pattern.fact not in asserted:
                 # lint's fact-type-unasserted says more: whether anything can assert such facts
-                reading.add_refusal(rule.file, f"when[{i}].fact",
-                                    f"no fact type {pattern.fact!r} is declared or asserted by any rule")
+                reading.note("fact-type-unasserted", rule.file, f"when[{i}].fact",
+                             f"no fact type {pattern.fact!r} is declared or asserted by any rule", reported=False)
             if aliases.count(pattern.alias) > 1:
                 reading.add("rule-structure", rule.file, f"when[{i}].as",
                             f"alias {pattern.alias!r} is used twice; give each pattern its own `as`")
@@ -341,7 +379,7 @@ def _check_citations(reading: Reading) -> None:
         for i, raw in enumerate(raw_list or []):
             failure = citations.first_failure(kb, raw)
             if failure:
-                reading.add_refusal(file, f"{prefix}[{i}].{failure.field}", failure.message)
+                reading.note(failure.code, file, f"{prefix}[{i}].{failure.field}", failure.message, reported=False)
 
     params_doc = reading.documents.get(PARAMETERS_FILE) or {}
     classes_doc = reading.documents.get(CLASSES_FILE) or {}

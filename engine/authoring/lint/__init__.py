@@ -8,14 +8,15 @@ API::
     failing(findings, fail_on="error") -> list     the findings at or above ``fail_on``
 
 Works on a knowledge base that does not load: the tolerant reader shared with
-``knowledge_base.load`` (engine/kb_reader.py, through draft.py) records what it
-cannot read as findings, and the other checks run on the rest.
+``knowledge_base.load`` (engine/kb/reader.py, through draft.py) records each problem once,
+with its check id; the checks of structure.py report those, the other checks run on the
+rest, and load-error reports what load would refuse that no error explains: taken from the
+same reading, so the knowledge base is read once.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
 from bmdkb.engine.authoring.lint import chain  # noqa: F401 - they register checks
 from bmdkb.engine.authoring.lint import citations  # noqa: F401 - they register checks
 from bmdkb.engine.authoring.lint import content  # noqa: F401 - they register checks
@@ -41,22 +42,18 @@ def lint(root, contract: list[dict] | None = None) -> list[Finding]:
             continue
         for file, field, message in check.run(draft):
             findings.append(Finding(check.id, check.severity, file, field, message))
-    findings.extend(_load_errors(root, findings))
+    findings.extend(_load_errors(draft, findings))
     return sorted(set(findings), key=lambda f: (f.file, f.field, SEVERITIES.index(f.severity), f.check, f.message))
 
 
-def _load_errors(root: Path, findings: list[Finding]) -> list[Finding]:
+def _load_errors(draft, findings: list[Finding]) -> list[Finding]:
     """Safety net: whenever evaluate would refuse the knowledge base, lint reports an error.
-    A refusal not already explained by an error on the same file is reported as load-error."""
-    from bmdkb.engine.kb.knowledge_base import load
-
-    try:
-        load(root)
+    A refusal not already explained by an error on the same file is reported as load-error.
+    The refusals are the reading's own (``Reading.refusal``: what ``load`` raises), not a second load."""
+    refusal = draft.refusal()
+    if refusal is None:
         return []
-    except KnowledgeBaseError as exc:
-        problems = exc.problems
-    except OSError as exc:
-        problems = [Problem(str(getattr(exc, "filename", "") or root), "", f"cannot be read: {exc.strerror or exc}")]
+    problems = refusal.problems
     files_with_errors = {f.file for f in findings if f.severity == "error"}
     check = CHECKS["load-error"]
     out = []

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bmdkb.engine.kb import conditions
 
 from bmdkb.engine.kb import schemas
+from bmdkb.engine.common import fieldpath
 from bmdkb.engine.adapters.dxa.adapter import validate_case
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.common.yamlio import load_file
@@ -163,23 +163,6 @@ class TestRun:
 
 # ---------------------------------------------------------------- deriving a case
 
-_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
-
-
-def _parse_path(path) -> list | None:
-    """``scans[1].sites.total_hip`` -> ['scans', 1, 'sites', 'total_hip']; None when malformed."""
-    if not isinstance(path, str) or not path:
-        return None
-    tokens = []
-    for segment in path.split("."):
-        m = _SEGMENT.match(segment)
-        if not m:
-            return None
-        tokens.append(m.group(1))
-        tokens.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
-    return tokens
-
-
 def _walk(doc, tokens: list, create: bool) -> tuple[object, str]:
     """The container holding the last token (creating mappings when asked), or raise ValueError."""
     current, walked = doc, []
@@ -261,7 +244,7 @@ def derive_case(kb_root, spec: dict, test_file: str = "<inline>", index: int = 0
               for path, value in (spec.get("set") or {}).items()]
     problems = []
     for field_, path, apply in edits:
-        tokens = _parse_path(path)
+        tokens = fieldpath.split(path)
         if tokens is None:
             problems.append(Problem(test_file, field_, f"{path!r} is not an input path "
                                     "(write it like scans[1].sites.total_hip.bmd_g_cm2)"))

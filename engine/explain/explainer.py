@@ -16,6 +16,7 @@ from decimal import Decimal
 from bmdkb.engine.review import governance
 from bmdkb.engine.kb.conditions import (FALSE, SYMBOL, TRUE, UNKNOWN, AnyOf, combine_all, combine_any, evaluate, evaluate_test,
                          referenced_fields)
+from bmdkb.engine.common import fieldpath
 from bmdkb.engine.common.errors import BmdkbError, Problem
 from bmdkb.engine.kb import citations as kb_citations
 from bmdkb.engine.run.results import SUPPORT_RANK
@@ -678,18 +679,7 @@ def _placeholders(fields: dict) -> list[str]:
     return found
 
 
-def _lookup(case: dict, path: str) -> tuple[bool, object]:
-    """The value at input path ``scans[1].sites.total_hip.bmd_g_cm2``: (found, value)."""
-    node = case
-    for name, index in re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", path):
-        if not isinstance(node, dict) or name not in node:
-            return False, None
-        node = node[name]
-        if index:
-            if not isinstance(node, list) or int(index) >= len(node):
-                return False, None
-            node = node[int(index)]
-    return node is not None, node
+_lookup = fieldpath.lookup   # (case, input path) -> (found, value)
 
 
 def _recorded(case: dict, path: str) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bmdkb.engine.kb import citations
 from bmdkb.engine.kb.conditions import Pattern, parameters_used
+from bmdkb.engine.kb.stages import StageOrder
 from bmdkb.engine.common.errors import KnowledgeBaseError
 
 from bmdkb.engine.resources import PACKAGE_ROOT
@@ -114,9 +115,14 @@ class KnowledgeBase:
     def release(self) -> str:
         return self.meta["release"]
 
+    @property
+    def stage_order(self) -> StageOrder:
+        """The order of the stages (engine/kb/stages.py)."""
+        return StageOrder(self.stages)
+
     def stage_index(self, kind: str) -> int:
-        kinds = [s["kind"] for s in self.stages]
-        return kinds.index(kind) if kind in kinds else len(kinds)
+        """The position of stage ``kind``; after every stage when none is of that kind."""
+        return self.stage_order.index(kind)
 
     def rules_concluding(self, code: str) -> list[Rule]:
         return [r for r in self.rules.values() if r.concludes == code]

@@ -199,7 +199,8 @@ def read(root) -> Reading:
                        files=r.files)
     reading.kb = kb
     rules = _rules(r, kdir / "rules", {k: v["value"] for k, v in parameters.items()})
-    kb.rules = dict(sorted(rules.items(), key=lambda kv: (kb.stage_index(kv[1].kind), kv[0])))
+    stages = kb.stage_order
+    kb.rules = dict(sorted(rules.items(), key=lambda kv: (stages.index(kv[1].kind), kv[0])))
     _check_rules(reading)
     _check_citations(reading)
     _digest(kb)
@@ -343,10 +344,11 @@ def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
 def _check_rules(reading: Reading) -> None:
     """What a rule refers to exists: its stage, its aliases, the facts it uses."""
     kb = reading.kb
-    kinds = [s["kind"] for s in kb.stages]
+    stages = kb.stage_order
+    kinds = stages.kinds
     asserted = {r.asserts for r in kb.rules.values() if r.asserts}
     for rule in kb.rules.values():
-        if rule.kind not in kinds:
+        if rule.kind not in stages:
             reading.add("rule-structure", rule.file, "kind",
                         f"unknown stage {rule.kind!r} (stages: {', '.join(kinds)})")
         aliases = [p.alias for p in rule.patterns]

@@ -164,6 +164,7 @@ def _test_text(kb, run, files, coverage, threshold, verbose) -> None:
 
 def _test_json(kb, run, threshold, ok) -> dict:
     from bmdkb.engine.authoring import rule_tests
+    from bmdkb.engine.kb.identity import TEST_REPORT_KEYS, identity
 
     cases = []
     for o in run.outcomes:
@@ -181,7 +182,7 @@ def _test_json(kb, run, threshold, ok) -> dict:
         cases.append(entry)
     cov = run.coverage()
     return {
-        "knowledge_base": {"version": kb.release, "digest": kb.digest},
+        "knowledge_base": identity(kb, TEST_REPORT_KEYS),
         "today": rule_tests.TEST_TODAY.isoformat(),
         "cases": cases,
         "rules": [{"id": r.rule, "as_expected": r.as_expected, "missed": r.missed, "unexpected": r.unexpected,

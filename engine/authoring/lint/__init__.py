@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bmdkb.engine.common.errors import Problem
 from bmdkb.engine.authoring.lint import chain  # noqa: F401 - they register checks
 from bmdkb.engine.authoring.lint import citations  # noqa: F401 - they register checks
 from bmdkb.engine.authoring.lint import content  # noqa: F401 - they register checks
@@ -40,8 +41,8 @@ def lint(root, contract: list[dict] | None = None) -> list[Finding]:
     for check in CHECKS.values():
         if check.id == "load-error":
             continue
-        for file, field, message in check.run(draft):
-            findings.append(Finding(check.id, check.severity, file, field, message))
+        for item in check.run(draft):
+            findings.append(_finding(check, item))
     findings.extend(_load_errors(draft, findings))
     return sorted(set(findings), key=lambda f: (f.file, f.field, SEVERITIES.index(f.severity), f.check, f.message))
 
@@ -60,12 +61,21 @@ def _load_errors(draft, findings: list[Finding]) -> list[Finding]:
     for p in problems:
         if any(f == p.file or f.startswith(p.file.rstrip("/") + "/") for f in files_with_errors):
             continue
-        out.append(Finding(check.id, check.severity, p.file, p.field, p.message))
+        out.append(_finding(check, p))
     if not out and not files_with_errors:  # never let a refused knowledge base lint clean
-        out = [Finding(check.id, check.severity, p.file, p.field, p.message) for p in problems]
+        out = [_finding(check, p) for p in problems]
     return out
 
 
+def _finding(check, item) -> Finding:
+    """A check's yield, a (file, field, message) or a Problem (which may say where), as a Finding."""
+    if isinstance(item, Problem):
+        return Finding(check.id, check.severity, item.file, item.field, item.message, item.line, item.column)
+    file, field, message = item
+    return Finding(check.id, check.severity, file, field, message)
+
+
 def failing(findings: list[Finding], fail_on: str = "error") -> list[Finding]:
+    """The findings of severity ``fail_on`` or worse (those that make lint fail)."""
     limit = SEVERITIES.index(fail_on)
     return [f for f in findings if SEVERITIES.index(f.severity) <= limit]

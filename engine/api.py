@@ -11,7 +11,8 @@ Grouped by use:
 - errors and exit statuses: ``BmdkbError``, ``Problem``, ``KnowledgeBaseError``, ``CaseError``,
   ``exitstatus`` (the module: OK, FINDINGS, BAD_INPUT, DEFECT, INTERRUPTED, epilog);
 - the knowledge base: ``load_kb`` (load and check a root), ``load_checked_kb`` (the same through
-  the checked-KB cache), ``ENV_VAR``, the modules ``knowledge_base``, ``kbroot`` (which root a
+  the checked-KB cache), ``kb_identity`` and ``TEST_REPORT_KEYS`` (a knowledge base's identity
+  block, engine/kb/identity.py), ``ENV_VAR``, the modules ``knowledge_base``, ``kbroot`` (which root a
   command uses) and ``kbcache``;
 - cases and evaluation: ``read_case``, ``parse_case``, ``adapter_for`` (the case adapter a KB
   names), ``adapter_named``, ``DEFAULT_ADAPTER``, ``Evaluator``, ``Evaluation``, the module
@@ -43,6 +44,8 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "KB_ENV_VAR": ("bmdkb.engine.kb.knowledge_base", "ENV_VAR"),
     "kbroot": ("bmdkb.engine.kb.root", None),
     "kbcache": ("bmdkb.engine.kb.cache", None),
+    "kb_identity": ("bmdkb.engine.kb.identity", "identity"),
+    "TEST_REPORT_KEYS": ("bmdkb.engine.kb.identity", "TEST_REPORT_KEYS"),
     "load_checked_kb": ("bmdkb.engine.kb.cache", "load"),
     # cases and evaluation
     "read_case": ("bmdkb.engine.run.cases", "read_case"),

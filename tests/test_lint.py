@@ -16,6 +16,7 @@ import authoring_kb
 from authoring_kb import edit
 from bmdkb.cli.main import cli
 from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.kb import reader as kb_reader
 from bmdkb.engine.authoring import release
 from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
 from bmdkb.engine.authoring.lint import CHECKS, Finding, failing, lint
@@ -252,10 +253,13 @@ def test_a_changed_source_text_is_reported_with_both_digests(akb):
 
 
 def test_a_refusal_no_check_explains_is_still_an_error(akb, monkeypatch):
-    def refuse(root):
-        raise KnowledgeBaseError(Problem("knowledge/kb.yaml", "stages", "a problem only load() knows"))
+    # What load() refuses is the reading's refusal (load raises it; lint reads it, not loading twice).
+    def refuse(reading):
+        return KnowledgeBaseError(Problem("knowledge/kb.yaml", "stages", "a problem only load() knows"))
 
-    monkeypatch.setattr(knowledge_base, "load", refuse)
+    monkeypatch.setattr(kb_reader.Reading, "refusal", refuse)
+    with pytest.raises(KnowledgeBaseError, match="a problem only load"):
+        knowledge_base.load(akb)
     assert run_lint(akb) == [Finding("load-error", "error", "knowledge/kb.yaml", "stages", "a problem only load() knows")]
 
 

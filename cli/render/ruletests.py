@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def failure_lines(kb, outcome) -> list[str]:
     """One case's failures, each missing conclusion with its short why-not."""
-    from bmdkb.engine.api import rule_tests
+    from bmdkb.engine.api import TEST_REPORT_KEYS, kb_identity, rule_tests
 
     lines = []
     for failure in outcome.failures:
@@ -66,7 +66,7 @@ def text_lines(kb, run, files, coverage, threshold, verbose) -> list[str]:
 
 def json_document(kb, run, threshold, ok) -> dict:
     """The `--format json` document: every case, the per-rule tally, coverage and the verdict."""
-    from bmdkb.engine.api import rule_tests
+    from bmdkb.engine.api import TEST_REPORT_KEYS, kb_identity, rule_tests
 
     cases = []
     for o in run.outcomes:
@@ -84,7 +84,7 @@ def json_document(kb, run, threshold, ok) -> dict:
         cases.append(entry)
     cov = run.coverage()
     return {
-        "knowledge_base": {"version": kb.release, "digest": kb.digest},
+        "knowledge_base": kb_identity(kb, TEST_REPORT_KEYS),
         "today": rule_tests.TEST_TODAY.isoformat(),
         "cases": cases,
         "rules": [{"id": r.rule, "as_expected": r.as_expected, "missed": r.missed, "unexpected": r.unexpected,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bmdkb.engine import adapters
+from bmdkb.engine.kb.identity import DIFF_KEYS, identity
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.kb.knowledge_base import load
 from bmdkb.engine.authoring import rule_tests
@@ -226,8 +227,7 @@ def diff(old_root, new_root, old_label: str = "OLD", new_label: str = "NEW") -> 
     old_kb, new_kb = _load(old_root, old_label), _load(new_root, new_label)
     added, removed, changed, other = _content(old_kb, new_kb)
     behaviour, compared = _behaviour(old_kb, new_kb, _tests(old_root, old_kb, old_label), _tests(new_root, new_kb, new_label))
-    return KbDiff({"label": old_label, "release": old_kb.release, "digest": old_kb.digest},
-                  {"label": new_label, "release": new_kb.release, "digest": new_kb.digest},
+    return KbDiff({"label": old_label, **identity(old_kb, DIFF_KEYS)}, {"label": new_label, **identity(new_kb, DIFF_KEYS)},
                   added, removed, changed, other, behaviour, compared)
 
 

@@ -24,6 +24,8 @@ import yaml
 
 from bmdkb.engine.authoring.lint import failing, lint
 from bmdkb.engine.authoring.manifest import MANIFEST, read_manifest  # noqa: F401 (part of this module's API)
+from bmdkb.engine.kb.identity import MANIFEST_KEYS, identity
+from bmdkb.engine.kb import schemas
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.common.yamlio import load_file
 from bmdkb.engine.kb.knowledge_base import canonical_digest, load, sha256_bytes
@@ -80,7 +82,7 @@ def build_manifest(kb, version: str, previous: str | None, today: dt.date, note:
     if note:
         manifest["note"] = note
     manifest.update({
-        "knowledge_base": {"name": kb.meta["name"], "digest": kb.digest},
+        "knowledge_base": identity(kb, MANIFEST_KEYS),
         "files": dict(sorted(kb.files.items())),
         "rules": [{"id": r.id, "version": r.version, "file": r.file, "digest": r.digest}
                   for r in sorted(kb.rules.values(), key=lambda r: r.id)],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as _field
 
 from bmdkb.engine.common.limits import MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_PROBLEMS, clip
 
@@ -21,11 +21,21 @@ def _one_line(text: str) -> str:
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in one file, at one field path (``scans[1].sites.total_hip``)."""
+    """One problem in one file, at one field path (``scans[1].sites.total_hip``).
+
+    ``code`` is a stable name for the kind of problem: for a knowledge-base problem, the id of the
+    lint check that reports it (``schema``, ``duplicate-id``, ``quote-not-found``...), ``""`` where
+    none was given. ``line`` and ``column`` (1-based) say where in the file the field is, when known.
+    None of the three is part of the message or of equality: two problems saying the same thing
+    about the same field are the same problem, and every output worded from ``str()`` is unchanged.
+    """
 
     file: str
     field: str
     message: str
+    code: str = _field(default="", compare=False)
+    line: int | None = _field(default=None, compare=False)
+    column: int | None = _field(default=None, compare=False)
 
     def __post_init__(self):
         # Bounded whatever a value quoted in it holds (one bad input once made a 15 MB message).

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from bmdkb.engine.common import fieldpath
 from bmdkb.engine.common.errors import BmdkbError, Problem
 from bmdkb.engine.common.limits import MAX_ALIASES, MAX_DEPTH, MAX_FILE_BYTES, clip
 
@@ -85,10 +86,7 @@ class _Refused(Exception):
 
 
 def _where(path: list) -> str:
-    text = ""
-    for part in reversed(path):
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "(top level)"
+    return fieldpath.join_inner_first(path)   # the walk collects the path innermost first
 
 
 class _Walk:

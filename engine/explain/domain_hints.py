@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from bmdkb.engine.common import fieldpath
+
 # Decimals a unit is reported to (DXA reports BMD to 0.001 g/cm2); other numbers get up to 2.
 UNIT_DECIMALS = {"g/cm2": 3}
 
@@ -20,18 +22,7 @@ def _placeholders(fields: dict) -> list[str]:
     return found
 
 
-def _lookup(case: dict, path: str) -> tuple[bool, object]:
-    """The value at input path ``scans[1].sites.total_hip.bmd_g_cm2``: (found, value)."""
-    node = case
-    for name, index in re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", path):
-        if not isinstance(node, dict) or name not in node:
-            return False, None
-        node = node[name]
-        if index:
-            if not isinstance(node, list) or int(index) >= len(node):
-                return False, None
-            node = node[int(index)]
-    return node is not None, node
+_lookup = fieldpath.lookup   # (case, input path) -> (found, value): the one field-path reading
 
 
 def _recorded(case: dict, path: str) -> bool:

@@ -47,7 +47,7 @@ class Citation:
     quote: str
     verified: bool
     references: list[Reference]
-    problem: tuple | None = None          # (where, what) from verify_citation
+    problem: tuple | None = None          # (field, message) of the first failure (engine/kb/citations.py)
 
 
 # --- conditions -----------------------------------------------------------------------------------

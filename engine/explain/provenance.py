@@ -3,7 +3,7 @@ source passages (verified verbatim against the registered text) and their number
 from __future__ import annotations
 
 from bmdkb.engine.explain.model import Citation, Reference, RuleInfo
-from bmdkb.engine.kb.knowledge_base import verify_citation
+from bmdkb.engine.kb import citations as kb_citations
 from bmdkb.engine.review import governance
 
 
@@ -39,9 +39,9 @@ class Provenance:
             source = self.kb.sources.get(citation.source)
             out.append(Citation(citation.source, source.meta.get("title", citation.source) if source else
                                 citation.source, citation.section, citation.quote,
-                                bool(source) and citation.quote in source.text,
+                                kb_citations.quote_found(self.kb, citation),
                                 [self.reference(n) for n in citation.references],
-                                verify_citation(self.kb, citation) or None))
+                                _failure(self.kb, citation)))
         return out
 
     def reference(self, number: int) -> Reference:
@@ -52,3 +52,9 @@ class Provenance:
         if entry.get("status") == "resolved" and entry.get("record"):
             return Reference(number, True, entry["record"], verification=entry.get("verification") or None)
         return Reference(number, False, reason=entry["reason"] if "reason" in entry else None)
+
+
+def _failure(kb, citation) -> tuple | None:
+    """(field, message) of the citation's first failure (engine/kb/citations.py), or None."""
+    failure = kb_citations.first_failure(kb, citation)
+    return (failure.field, failure.message) if failure else None

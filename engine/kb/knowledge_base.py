@@ -24,6 +24,7 @@ def load(root: str | Path | None = None) -> KnowledgeBase:
     from bmdkb.engine.kb.reader import read   # here: a knowledge base from the cache never needs the reader (nor jsonschema)
 
     reading = read(Path(root) if root else default_root())
-    if reading.refused:
-        raise KnowledgeBaseError(reading.refused)
+    refusal = reading.refusal()
+    if refusal is not None:
+        raise refusal
     return reading.kb

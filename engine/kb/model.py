@@ -8,7 +8,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bmdkb.engine.kb import citations
 from bmdkb.engine.kb.conditions import Pattern, parameters_used
+from bmdkb.engine.kb.stages import StageOrder
 from bmdkb.engine.kb.then import Then
 
 
@@ -140,10 +142,14 @@ class KnowledgeBase:
         first = (marked or shown or [None])[0]
         return first["kind"] if first else None
 
+    @property
+    def stage_order(self) -> StageOrder:
+        """The order of the stages (engine/kb/stages.py)."""
+        return StageOrder(self.stages)
+
     def stage_index(self, kind: str) -> int:
-        """Position of the stage of ``kind`` (after every stage when it has none)."""
-        kinds = [s["kind"] for s in self.stages]
-        return kinds.index(kind) if kind in kinds else len(kinds)
+        """The position of stage ``kind``; after every stage when none is of that kind."""
+        return self.stage_order.index(kind)
 
     def rules_concluding(self, code: str) -> list[Rule]:
         """Every rule that concludes ``code``, in knowledge-base order."""
@@ -155,18 +161,10 @@ class KnowledgeBase:
 
 
 def verify_citation(kb: KnowledgeBase, citation: Citation) -> tuple[str, str] | None:
-    """None when the citation verifies; otherwise (field, message)."""
-    source = kb.sources.get(citation.source)
-    if source is None:
-        return "source", f"no registered source {citation.source!r}"
-    if citation.section not in source.meta["sections"]:
-        return "section", f"{citation.section!r} is not a section of {citation.source}"
-    if citation.quote not in source.text:
-        return "quote", f"quote not found verbatim in {citation.source}: {citation.quote[:60]!r}"
-    for number in citation.references:
-        if number not in kb.references:
-            return "references", f"reference {number} is not in provenance/references.yaml"
-    return None
+    """None when the citation verifies; otherwise (field, message) of the first failure
+    (engine/kb/citations.py checks it)."""
+    failure = citations.first_failure(kb, citation)
+    return (failure.field, failure.message) if failure else None
 
 
 def rule_digest(kb: KnowledgeBase, rule: Rule) -> str:

@@ -1,78 +1,42 @@
-"""One reading of a knowledge-base root, shared by ``knowledge_base.load`` and lint.
+"""One reading of a knowledge-base root, shared by ``knowledge_base.load`` and lint
+(what a reading holds, and its problem records, are in engine/kb/reading.py).
 
 Load must refuse a knowledge base with any problem, as evaluation needs; lint must
 report on exactly such a knowledge base. So the files are read here the tolerant way:
 a file that does not parse or validate is left out and its problems recorded, and
 what does read is assembled into a (possibly partial) KnowledgeBase.
 
-Each problem is recorded for the reader(s) it concerns:
-
-- ``found``: (lint check id, Problem), what lint reports from the reading;
-- ``refused``: Problem, why load refuses the knowledge base, in the order it lists them.
+Each problem is recorded once, in ``Reading.problems``, as a ``Noted``: a Problem whose
+``code`` is the lint check that reports it, and whom it concerns. ``refused`` (why load
+refuses the knowledge base, in the order it lists them; ``refusal()`` raises them) and
+``found`` (what lint reports from the reading) are two views of that one stream; lint
+never loads the knowledge base a second time.
 
 Most problems are both. Lint alone hears of a fact id repeated in another file (load
-has always let the later file win). Load alone checks fact types and citations here;
-lint checks those its own way (engine/lint/chain.py, citations.py). Load and lint word
-a few problems differently (a missing file, a repeated parameter or fact id); tests pin
-both wordings.
+has always let the later file win). Load alone is told of fact types and citations here;
+lint reports those through its own checks (engine/authoring/lint/chain.py, citations.py,
+which ask the same engine/kb/citations.py). Load and lint word a few problems differently
+(a missing file, a repeated parameter or fact id); ``Noted.refusal`` keeps load's words and
+tests pin both wordings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 from bmdkb.engine import adapters
 from bmdkb.engine.kb import schemas
 from bmdkb.engine.kb.conditions import ConditionError, engine_limit_problems, parse_when
 from bmdkb.engine.common.errors import KnowledgeBaseError, Problem
-from bmdkb.engine.kb.model import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest, sha256_bytes,
-                                   verify_citation)
+from bmdkb.engine.kb import citations, marks
+from bmdkb.engine.kb.reading import CitationSite, Noted, Reading  # noqa: F401 - the records, named here too
+from bmdkb.engine.kb.model import (Citation, KnowledgeBase, Rule, Source, content_digest, rule_digest,
+                                   sha256_bytes)
 from bmdkb.engine.common.yamlio import parse_bytes, read_bytes
 
 PARAMETERS_FILE = "knowledge/facts/parameters.yaml"
 KB_FILE = "knowledge/kb.yaml"
 MISSING = "required file is missing or unreadable"
-
-
-@dataclass
-class CitationSite:
-    """One citation as written, where it is, and what it backs."""
-
-    file: str
-    field: str           # e.g. citations[1] or parameters[0].provenance.citations[0]
-    raw: dict
-    owner: str           # rule id, parameter id, fact id or file
-
-    @property
-    def citation(self) -> Citation:
-        return Citation.from_dict(self.raw)
-
-
-@dataclass
-class Reading:
-    root: Path
-    kb: KnowledgeBase | None = None
-    found: list = field(default_factory=list)            # (lint check id, Problem)
-    refused: list = field(default_factory=list)          # Problem: why load refuses
-    documents: dict = field(default_factory=dict)        # relative path -> parsed, valid document
-    citations: list = field(default_factory=list)        # CitationSite, as lint checks them
-    parameter_files: dict = field(default_factory=dict)  # parameter id -> (file, index)
-    data_files: tuple = ()                               # the adapter's DataFile entries (engine/adapters)
-
-    def add(self, check: str, file: str, field_: str, message: str, refusal: str | None = None) -> None:
-        """A problem lint reports under ``check`` and load refuses (in the words ``refusal``, if given)."""
-        self.add_finding(check, file, field_, message)
-        self.add_refusal(file, field_, refusal or message)
-
-    def add_finding(self, check: str, file: str, field_: str, message: str) -> None:
-        self.found.append((check, Problem(file, field_, message)))
-
-    def add_refusal(self, file: str, field_: str, message: str) -> None:
-        self.refused.append(Problem(file, field_, message))
-
-    def add_problems(self, check: str, problems: list[Problem]) -> None:
-        self.found.extend((check, p) for p in problems)
-        self.refused.extend(problems)
 
 
 class _Reader:
@@ -81,6 +45,7 @@ class _Reader:
     def __init__(self, root: Path, reading: Reading):
         self.root, self.reading, self.files = root, reading, {}
         self.domain_files: set[str] = set()   # the adapter's data files: not facts files
+        self.parsed = {}   # relative path -> bytes of each YAML file that parsed within the limits
 
     def rel(self, path: Path) -> str:
         try:
@@ -99,13 +64,15 @@ class _Reader:
             raw = read_bytes(path, KnowledgeBaseError, rel)   # a FIFO or an oversized file is refused unread
             self.files[rel] = sha256_bytes(raw)
             data = parse_bytes(raw, rel, KnowledgeBaseError, as_json=path.suffix == ".json")
+            if path.suffix != ".json":
+                self.parsed[rel] = raw
         except OSError:
             # Lint names a missing file in its own words. One there but unreadable (a folder named
             # policy.yaml) only load refuses, and lint reports that refusal as a load-error.
             if required and not path.is_file():
                 self.reading.add("schema", rel, "", "no such file", refusal=MISSING)
             else:
-                self.reading.add_refusal(rel, "", MISSING)
+                self.reading.note("load-error", rel, "", MISSING, reported=False)
             return None
         except KnowledgeBaseError as exc:
             self.reading.add_problems("schema", exc.problems)
@@ -163,10 +130,12 @@ def read(root) -> Reading:
                        files=r.files)
     reading.kb = kb
     rules = _rules(r, kdir / "rules", {k: v["value"] for k, v in parameters.items()})
-    kb.rules = dict(sorted(rules.items(), key=lambda kv: (kb.stage_index(kv[1].kind), kv[0])))
+    stages = kb.stage_order
+    kb.rules = dict(sorted(rules.items(), key=lambda kv: (stages.index(kv[1].kind), kv[0])))
     _check_rules(reading)
     _check_citations(reading)
     _digest(kb)
+    _locate(reading, r.parsed)
     return reading
 
 
@@ -194,6 +163,21 @@ def _domain_data(r: _Reader, data_files) -> dict:
         r.cited(spec.path, "provenance.citations", doc.get("provenance", {}).get("citations"), spec.path)
         data[spec.key] = doc.get(spec.take, {})
     return data
+
+
+def _locate(reading: Reading, parsed: dict) -> None:
+    """Give each problem the line and column of its field, where its file parsed (engine/kb/marks.py).
+    Only files with problems are composed again, so a clean knowledge base reads as fast as before."""
+    found: dict = {}
+    for i, noted in enumerate(reading.problems):
+        problem = noted.problem
+        if problem.file not in parsed or problem.line is not None:
+            continue
+        if problem.file not in found:
+            found[problem.file] = marks.marks(parsed[problem.file].decode("utf-8"))
+        where = marks.locate(found[problem.file], problem.field)
+        if where is not None:
+            reading.problems[i] = replace(noted, problem=replace(problem, line=where[0], column=where[1]))
 
 
 def _digest(kb: KnowledgeBase) -> None:
@@ -238,8 +222,8 @@ def _facts(r: _Reader, folder: Path) -> dict:
                               f"duplicate fact id {fact_id!r} (also in {first_file[fact_id]})",
                               refusal=f"duplicate id {fact_id!r}")
             else:   # load has always let a later file's fact replace an earlier file's
-                r.reading.add_finding("duplicate-id", rel, f"facts[{i}].id",
-                                      f"duplicate fact id {fact_id!r} (also in {first_file[fact_id]})")
+                r.reading.note("duplicate-id", rel, f"facts[{i}].id",
+                               f"duplicate fact id {fact_id!r} (also in {first_file[fact_id]})", refuses=False)
             in_this_file.add(fact_id)
             facts[fact_id] = item
     return facts
@@ -333,18 +317,19 @@ def _rules(r: _Reader, folder: Path, param_values: dict) -> dict:
 def _check_rules(reading: Reading) -> None:
     """What a rule refers to exists: its stage, its aliases, the facts it uses."""
     kb = reading.kb
-    kinds = [s["kind"] for s in kb.stages]
+    stages = kb.stage_order
+    kinds = stages.kinds
     asserted = {r.asserts for r in kb.rules.values() if r.asserts}
     for rule in kb.rules.values():
-        if rule.kind not in kinds:
+        if rule.kind not in stages:
             reading.add("rule-structure", rule.file, "kind",
                         f"unknown stage {rule.kind!r} (stages: {', '.join(kinds)})")
         aliases = [p.alias for p in rule.patterns]
         for i, pattern in enumerate(rule.patterns):
             if pattern.fact not in kb.fact_types and pattern.fact not in asserted:
                 # lint's fact-type-unasserted says more: whether anything can assert such facts
-                reading.add_refusal(rule.file, f"when[{i}].fact",
-                                    f"no fact type {pattern.fact!r} is declared or asserted by any rule")
+                reading.note("fact-type-unasserted", rule.file, f"when[{i}].fact",
+                             f"no fact type {pattern.fact!r} is declared or asserted by any rule", reported=False)
             if aliases.count(pattern.alias) > 1:
                 reading.add("rule-structure", rule.file, f"when[{i}].as",
                             f"alias {pattern.alias!r} is used twice; give each pattern its own `as`")
@@ -367,9 +352,9 @@ def _check_citations(reading: Reading) -> None:
 
     def check(file: str, prefix: str, raw_list):
         for i, raw in enumerate(raw_list or []):
-            failure = verify_citation(kb, Citation.from_dict(raw))
+            failure = citations.first_failure(kb, raw)
             if failure:
-                reading.add_refusal(file, f"{prefix}[{i}].{failure[0]}", failure[1])
+                reading.note(failure.code, file, f"{prefix}[{i}].{failure.field}", failure.message, reported=False)
 
     params_doc = reading.documents.get(PARAMETERS_FILE) or {}
     for rule in kb.rules.values():

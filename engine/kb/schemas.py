@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 from referencing import Registry, Resource
 
+from bmdkb.engine.common import fieldpath
 from bmdkb.engine.common.errors import Problem
 
 
@@ -40,14 +41,8 @@ def names() -> list[str]:
 
 
 def field_path(parts) -> str:
-    """``['scans', 1, 'sites']`` -> ``scans[1].sites``."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
+    """``['scans', 1, 'sites']`` -> ``scans[1].sites`` (engine/common/fieldpath.py's syntax)."""
+    return fieldpath.join(parts)
 
 
 def _message(error: jsonschema.ValidationError, describe=None) -> str:
@@ -81,5 +76,5 @@ def problems(name: str, document, file: str, describe=None) -> list[Problem]:
                 found.append(Problem(file, field_path(path + [extra]), "unknown field (allowed: "
                                      + ", ".join(sorted(error.schema.get("properties", {}))) + ")"))
             continue
-        found.append(Problem(file, field_path(path) or "(top level)", _message(error, describe)))
+        found.append(Problem(file, field_path(path) or fieldpath.TOP_LEVEL, _message(error, describe)))
     return found

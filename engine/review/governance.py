@@ -35,6 +35,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
+from bmdkb.engine.kb.identity import REVIEW_KEYS, identity
 from bmdkb.engine.review import ledger
 from bmdkb.engine.common.errors import BmdkbError, Problem
 
@@ -418,7 +419,7 @@ def dashboard(kb, now: dt.datetime | None = None) -> dict:
     lapsing = [r for r in rules if r["status"] == "approved"
                and r["days_to_review_by"] is not None and r["days_to_review_by"] <= pol["lapse_warning_days"]]
     return {
-        "knowledge_base": {"name": kb.meta["name"], "release": kb.release, "rules": len(kb.rules)},
+        "knowledge_base": identity(kb, REVIEW_KEYS),
         "as_of": timestamp(now),
         "policy": pol,
         "ledger": {"file": ledger.LEDGER_FILE, "entries": len(reading.entries), "verified": reading.ok,

@@ -49,6 +49,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bmdkb.engine.kb.identity import RESULT_KEYS, identity
 from bmdkb.engine.review import governance
 
 from bmdkb.engine.review import ledger
@@ -289,7 +290,7 @@ class Summary:
     def to_dict(self, kb, settings: Settings, input_name: str) -> dict:
         return {
             "input": input_name,
-            "knowledge_base": {"name": kb.meta["name"], "version": kb.release, "digest": kb.digest},
+            "knowledge_base": identity(kb, RESULT_KEYS),
             "mode": _mode(settings),
             "cases": self.cases, "results": self.results, "errors": self.errors,
             "input_errors": self.input_errors, "defects": self.defects,
@@ -316,7 +317,7 @@ def run_record(kb, settings: Settings, input_name: str) -> dict:
         "written_by": "bmdkb batch",
         "format": 1,
         "input": input_name,
-        "knowledge_base": {"name": kb.meta["name"], "version": kb.release, "digest": kb.digest},
+        "knowledge_base": identity(kb, RESULT_KEYS),
         "ledger_head": ledger.read(governance.ledger_path(kb)).head,
         "mode": _mode(settings),
     }

@@ -2,6 +2,7 @@
 traced, and cautioned when any content it rests on is not approved."""
 from __future__ import annotations
 
+from bmdkb.engine.kb.identity import RESULT_KEYS, identity
 from bmdkb.engine.review.governance import PENDING
 from bmdkb.engine.run.document import (Conclusion, KnowledgeBaseRef, ReferenceFigure, Result, RuleRef, Summary,
                                        UnapprovedRule, Withheld, fact_ref)
@@ -74,12 +75,9 @@ class _Approval:
         return min(options, key=lambda b: (len(b), sorted(b))) if options else frozenset()
 
 
-def _orders(kb) -> tuple[dict, dict]:
-    """(rule id -> position in the knowledge base, kind -> stage position, as kb.stage_index gives it)."""
-    stages: dict = {}
-    for i, stage in enumerate(kb.stages):
-        stages.setdefault(stage["kind"], i)
-    return {rule_id: i for i, rule_id in enumerate(kb.rules)}, stages
+def _orders(kb) -> tuple[dict, object]:
+    """(rule id -> position in the knowledge base, the stage order: kb.stage_order)."""
+    return {rule_id: i for i, rule_id in enumerate(kb.rules)}, kb.stage_order
 
 
 def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_only: bool) -> Result:
@@ -88,7 +86,6 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
     the rules' review statuses (governance.statuses); with ``approved_only`` conclusions and
     derived facts that rest on unapproved rules are withheld and counted instead."""
     rule_order, stage_order = _orders(kb)
-    no_stage = len(kb.stages)
     firings_by_code: dict[str, list] = {}
     for firing in firings:
         code = kb.rules[firing.rule].concludes
@@ -104,7 +101,7 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
                 withheld.append(code)
                 continue
         conclusions.append(_conclusion(kb, code, code_firings, statuses, approval, rule_order))
-    conclusions.sort(key=lambda c: (stage_order.get(c.kind, no_stage), c.code))
+    conclusions.sort(key=lambda c: (stage_order.index(c.kind), c.code))
 
     shown_facts = list(facts)
     withheld_facts = 0
@@ -125,7 +122,7 @@ def build_result(kb, case_id: str, facts, firings, asserted, statuses, approved_
         summary.withheld_facts = withheld_facts
     return Result(
         case_id=case_id,
-        knowledge_base=KnowledgeBaseRef(kb.meta["name"], kb.release, kb.digest),
+        knowledge_base=KnowledgeBaseRef(**identity(kb, RESULT_KEYS)),
         mode="approved-only" if approved_only else "preview",
         facts=shown_facts,
         conclusions=conclusions,

@@ -1,42 +1,36 @@
 """Checks that every claim is backed by a source passage that says it, and that the
-article's reference numbers a passage carries can be traced."""
+article's reference numbers a passage carries can be traced. Whether a citation verifies
+is engine/kb/citations.py's to say; these checks word its failures site by site."""
 from __future__ import annotations
 
 import re
 
 from bmdkb.engine.authoring.lint.registry import check
+from bmdkb.engine.kb import citations
+from bmdkb.engine.kb.citations import REFERENCES_FILE
 
-REFERENCES_FILE = "provenance/references.yaml"
 # A resolved reference whose record is only recalled says so in its `verification` note.
 _NOT_VERIFIED = re.compile(r"\bnot\b[^.]*\bverified\b|\bunverified\b", re.IGNORECASE)
 
 
-def _quote_found(draft, site) -> bool:
-    source = draft.kb.sources.get(site.raw["source"])
-    return source is not None and site.raw["quote"] in source.text
+def _failing(draft, code: str):
+    """(site, failure) for each citation site's failures of kind ``code``."""
+    for site in draft.citations:
+        for failure in citations.failures(draft.kb, site.raw):
+            if failure.code == code:
+                yield site, failure
 
 
-def _located(draft, site) -> bool:
-    source = draft.kb.sources.get(site.raw["source"])
-    return source is not None and site.raw["section"] in source.meta["sections"]
-
-
-@check("citation-source-unknown", "error", "a citation names a source or section that is not registered")
+@check(citations.SOURCE_UNKNOWN, "error", "a citation names a source or section that is not registered")
 def source_unknown(draft):
-    for site in draft.citations:
-        source = draft.kb.sources.get(site.raw["source"])
-        if source is None:
-            yield site.file, f"{site.field}.source", f"no registered source {site.raw['source']!r}"
-        elif site.raw["section"] not in source.meta["sections"]:
-            yield site.file, f"{site.field}.section", f"{site.raw['section']!r} is not a section of {source.id}"
+    for site, failure in _failing(draft, citations.SOURCE_UNKNOWN):
+        yield site.file, f"{site.field}.{failure.path}", failure.message
 
 
-@check("quote-not-found", "error", "a citation's quote is not, character for character, in its source text")
+@check(citations.QUOTE_NOT_FOUND, "error", "a citation's quote is not, character for character, in its source text")
 def quote_not_found(draft):
-    for site in draft.citations:
-        source = draft.kb.sources.get(site.raw["source"])
-        if source is not None and site.raw["quote"] not in source.text:
-            yield site.file, f"{site.field}.quote", f"quote not found verbatim in {source.id}: {site.raw['quote'][:60]!r}"
+    for site, failure in _failing(draft, citations.QUOTE_NOT_FOUND):
+        yield site.file, f"{site.field}.{failure.path}", failure.message
 
 
 @check("citation-unverified", "error", "a rule has no citation that verifies (known source and section, quote found)")
@@ -46,18 +40,16 @@ def rule_without_verified_citation(draft):
         by_rule.setdefault((site.file, site.owner), []).append(site)
     for rule in draft.kb.rules.values():
         sites = by_rule.get((rule.file, rule.id), [])
-        if not any(_located(draft, s) and _quote_found(draft, s) for s in sites):
+        if not any(citations.verifies(draft.kb, s.raw) for s in sites):
             yield rule.file, "citations", f"none of rule {rule.id}'s {len(sites)} citation(s) verifies: each needs " \
                                           "a registered source and section and a quote found there verbatim"
 
 
-@check("reference-unlisted", "error", "a citation carries a reference number the source's reference registry lacks")
+@check(citations.REFERENCE_UNLISTED, "error", "a citation carries a reference number the source's reference registry lacks")
 def reference_unlisted(draft):
-    for site in draft.citations:
-        for k, number in enumerate(site.raw.get("references", [])):
-            if number not in draft.kb.references:
-                yield site.file, f"{site.field}.references[{k}]", \
-                    f"reference {number} is not in {REFERENCES_FILE}: register it, resolved or unresolved with a reason"
+    for site, failure in _failing(draft, citations.REFERENCE_UNLISTED):
+        yield site.file, f"{site.field}.{failure.path}", \
+            f"{failure.message}: register it, resolved or unresolved with a reason"
 
 
 @check("reference-unresolved", "warning", "a citation carries a reference the registry marks unresolved")

@@ -7,6 +7,7 @@ import re
 from bmdkb.engine.authoring.lint.draft import document_digest
 from bmdkb.engine.authoring.manifest import read_manifest
 from bmdkb.engine.common.errors import BmdkbError
+from bmdkb.engine.kb import citations
 from bmdkb.engine.authoring.lint.registry import check
 
 
@@ -19,9 +20,7 @@ def parameter_without_provenance(draft):
         if provenance.get("local_policy", {}).get("owner", "").strip():
             continue
         sites = [s for s in draft.citations if s.file == file and s.owner == pid]
-        verified = [s for s in sites if s.raw["source"] in draft.kb.sources
-                    and s.raw["quote"] in draft.kb.sources[s.raw["source"]].text
-                    and s.raw["section"] in draft.kb.sources[s.raw["source"]].meta["sections"]]
+        verified = [s for s in sites if citations.verifies(draft.kb, s.raw)]
         if not verified:
             why = "its citations do not verify" if sites else "it has no citation"
             yield file, f"parameters[{i}].provenance", \

@@ -4,25 +4,11 @@ every module that reads such paths."""
 from __future__ import annotations
 
 import copy
-import re
 
+from bmdkb.engine.common import fieldpath
 from bmdkb.engine.kb import schemas
 
-_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
-
-
-def _parse_path(path) -> list | None:
-    """``scans[1].sites.total_hip`` -> ['scans', 1, 'sites', 'total_hip']; None when malformed."""
-    if not isinstance(path, str) or not path:
-        return None
-    tokens = []
-    for segment in path.split("."):
-        m = _SEGMENT.match(segment)
-        if not m:
-            return None
-        tokens.append(m.group(1))
-        tokens.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
-    return tokens
+_parse_path = fieldpath.split   # ``scans[1].sites.total_hip`` -> ['scans', 1, 'sites', 'total_hip']; None when malformed
 
 
 def _walk(doc, tokens: list, create: bool) -> tuple[object, str]:

@@ -212,7 +212,7 @@ def batch_throughput(kb, cases, workers: int) -> float:
         return len(cases) / (time.perf_counter() - start)
 
 
-# `bmdkb` with its knowledge base loaded through engine/kbcache.py (what `load_kb` would do once wired)
+# `bmdkb` with its knowledge base loaded through engine/kb/cache.py (what `load_kb` would do once wired)
 WITH_KB_CACHE = ("import sys; from bmdkb.cli import main as m; from bmdkb.engine import kbcache; "
                  "m.load_kb = kbcache.load; sys.argv[0] = 'bmdkb'; m.main()")
 
@@ -312,7 +312,7 @@ def main(argv=None):
                    for w in sorted({1, os.cpu_count() or 1})}
     one = ["evaluate", str(ONE_CASE), "--format", "json"]
     cold = {"`bmdkb evaluate` one case": cold_start(one, 7),
-            "`bmdkb evaluate` one case, knowledge base from engine/kbcache.py": cold_start(
+            "`bmdkb evaluate` one case, knowledge base from engine/kb/cache.py": cold_start(
                 one, 7, [sys.executable, "-c", WITH_KB_CACHE]),
             "`bmdkb --help`": cold_start(["--help"], 7)}
     mem = million(kb, args.million_cases) if args.million else None

@@ -262,3 +262,18 @@ def _with(*extra: tuple[str, str, bool]) -> list[Import]:
 def test_each_check_fails_on_a_deliberate_violation(check, violation):
     assert check(IMPORTS)
     assert not check(_with(violation))
+
+
+def test_the_readme_layout_and_docs_architecture_name_every_package():
+    """The layout section of the README and docs/architecture.md describe the packages that exist:
+    a package added, renamed or removed without the docs fails here."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):readme.index("### Exit statuses")]
+    architecture = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    packages = sorted(p.parent.relative_to(REPO).as_posix() for top in ("engine", "cli")
+                      for p in (REPO / top).glob("*/__init__.py"))
+    assert {"engine/kb", "engine/run", "engine/adapters", "cli/commands"} <= set(packages)
+    for package in packages:
+        top, name = package.split("/")
+        assert f"  {name}/" in layout or f"{top}/{name}/" in layout, f"README layout does not name {package}"
+        assert f"`{package}" in architecture, f"docs/architecture.md does not name {package}"

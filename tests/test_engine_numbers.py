@@ -1,4 +1,4 @@
-"""Numbers handed to durable_rules are read as the doubles Python holds (engine/enginejson.py).
+"""Numbers handed to durable_rules are read as the doubles Python holds (engine/run/enginejson.py).
 
 durable's C parser refuses an exponent without a decimal point (``3e-05``, what Python
 writes for 0.00003): in a batch assert it dropped that fact and every later one, and the

@@ -1,5 +1,5 @@
 """Inputs that used to crash, hang or exhaust the machine are refused: exit status 2, a
-bounded message naming the file and the field, nothing on stdout (engine/limits.py)."""
+bounded message naming the file and the field, nothing on stdout (engine/common/limits.py)."""
 from __future__ import annotations
 
 import json

@@ -335,7 +335,7 @@ def test_cli_fail_on_decides_whether_warnings_fail(runner, akb, tmp_path):
     assert passed.exit_code == 0
     assert passed.output == line + "1 finding: 0 error(s), 1 warning(s), 0 info; lint passed at --fail-on error\n"
     failed = runner.invoke(cli, args + ["--fail-on", "warning"])
-    assert failed.exit_code == 3  # findings (engine/exitstatus.py)
+    assert failed.exit_code == 3  # findings (engine/common/exitstatus.py)
     assert failed.output == line + "1 finding: 0 error(s), 1 warning(s), 0 info; lint failed at --fail-on warning\n"
 
 

@@ -42,7 +42,7 @@ def refused(result, status=2) -> str:
 
 
 def failed_verification(result) -> str:
-    return refused(result, status=3)  # findings (engine/exitstatus.py), not bad input
+    return refused(result, status=3)  # findings (engine/common/exitstatus.py), not bad input
 
 
 def ledger_bytes(root):

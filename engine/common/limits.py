@@ -1,6 +1,6 @@
 """Every documented input limit, in one place: case files and knowledge-base files are
 read under the same bounds (engine/yamlio.py), rule conditions under the rule engine's
-(engine/kb_reader.py, lint's engine-limit check), and every message is bounded.
+(engine/kb/reader.py, lint's engine-limit check), and every message is bounded.
 
 The figures are in the README's "Limits and the fuzz suite" table, with how the rule
 engine's were measured (durable_rules 2.0.28).

@@ -19,6 +19,8 @@ LEGEND = "✓ satisfied   ✗ not satisfied   ? unknown: the case does not recor
 
 @dataclass
 class Line:
+    """One line of an explanation outline: its depth, text, condition mark and style."""
+
     depth: int
     text: str
     mark: str = ""        # ✓ ✗ ? for a condition
@@ -266,12 +268,14 @@ def _common_prefix(paths: list[str]) -> str:
 
 
 def outline(doc: dict, audience: str = "clinician", code=lambda s: s) -> list[Line]:
+    """An explanation document as outline lines for one audience; ``code`` formats codes."""
     o = _Outline(audience, code)
     o.document(doc)
     return o.lines
 
 
 def text(doc: dict, audience: str = "clinician") -> str:
+    """An explanation document as wrapped plain text for one audience."""
     out = []
     for line in outline(escape.deep(doc, escape.text), audience):
         if line.style == "blank":
@@ -301,6 +305,7 @@ def _markdown_line(text: str) -> str:
 
 
 def markdown(doc: dict, audience: str = "clinician") -> str:
+    """An explanation document as Markdown for one audience."""
     out = []
     for line in outline(escape.deep(doc, escape.text), audience, code=lambda s: f"{_CODE_START}{s}{_CODE_END}"):
         line = Line(line.depth, _markdown_line(line.text), line.mark, line.style)

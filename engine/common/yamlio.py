@@ -207,6 +207,7 @@ def read_bytes(path: Path, error: type[BmdkbError] = BmdkbError, display: str | 
 
 
 def parse_bytes(data: bytes, name: str, error: type[BmdkbError] = BmdkbError, as_json: bool = False):
+    """Decode UTF-8 bytes and parse them as YAML (or JSON), or raise ``error`` naming ``name``."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -30,6 +30,7 @@ KEEP = 8  # cached knowledge bases kept; older ones are removed
 
 
 def cache_dir() -> Path | None:
+    """The directory for cached knowledge bases (BMDKB_CACHE_DIR, else the user cache), or None when BMDKB_NO_CACHE is set."""
     if os.environ.get("BMDKB_NO_CACHE"):
         return None
     if os.environ.get("BMDKB_CACHE_DIR"):

@@ -17,6 +17,8 @@ SYMBOL = {"eq": "=", "ne": "≠", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="
 
 @dataclass(frozen=True)
 class ParamRef:
+    """A condition's reference to a named parameter, optionally multiplied by ``times``."""
+
     name: str
     times: float = 1
 
@@ -32,16 +34,21 @@ class Test:
 
     @property
     def param(self) -> ParamRef | None:
+        """The parameter this test's value comes from, or None for a literal value."""
         return self.operand if isinstance(self.operand, ParamRef) else None
 
 
 @dataclass(frozen=True)
 class AnyOf:
+    """An 'any' condition: satisfied when at least one of its groups of tests is."""
+
     groups: tuple  # of tuples of Test | AnyOf
 
 
 @dataclass(frozen=True)
 class Pattern:
+    """One condition of a rule: the fact type it matches, the alias it is known by, and its tests."""
+
     fact: str
     alias: str
     tests: tuple  # of Test | AnyOf
@@ -66,6 +73,7 @@ def _operand(raw, params: dict, path: str):
 
 
 def parse_where(where: dict, params: dict, path: str) -> tuple:
+    """The tests of a ``where`` block, with parameter references resolved to their values."""
     tests = []
     for field, spec in (where or {}).items():
         if field == "any":
@@ -85,6 +93,7 @@ def parse_where(where: dict, params: dict, path: str) -> tuple:
 
 
 def parse_when(when: list, params: dict) -> tuple:
+    """A rule's ``when`` list as patterns, one per matched fact."""
     patterns = []
     for i, raw in enumerate(when):
         patterns.append(Pattern(raw["fact"], raw.get("as", raw["fact"]), parse_where(raw.get("where"), params, f"when[{i}].where")))
@@ -103,6 +112,7 @@ def _number(x) -> bool:
 
 
 def evaluate_test(test: Test, fields: dict) -> str:
+    """Three-valued truth of one test on a fact's fields (unknown when the field is absent, except for 'exists')."""
     present = fields.get(test.field) is not None
     if test.op == "exists":
         return TRUE if present == test.value else FALSE
@@ -124,6 +134,7 @@ def evaluate_test(test: Test, fields: dict) -> str:
 
 
 def combine_all(states) -> str:
+    """Truth of 'all of': not satisfied if any is, else unknown if any is, else satisfied."""
     states = list(states)
     if FALSE in states:
         return FALSE
@@ -131,6 +142,7 @@ def combine_all(states) -> str:
 
 
 def combine_any(states) -> str:
+    """Truth of 'any of': satisfied if any is, else unknown if any is, else not satisfied."""
     states = list(states)
     if TRUE in states:
         return TRUE
@@ -149,6 +161,7 @@ def evaluate(tests: tuple, fields: dict) -> str:
 
 
 def referenced_fields(tests: tuple):
+    """Every single test in a group, including those nested in 'any' conditions."""
     for test in tests:
         if isinstance(test, AnyOf):
             for group in test.groups:
@@ -158,6 +171,7 @@ def referenced_fields(tests: tuple):
 
 
 def parameters_used(patterns: tuple) -> list[str]:
+    """Sorted names of the parameters the patterns' tests refer to."""
     return sorted({t.param.name for p in patterns for t in referenced_fields(p.tests) if t.param})
 
 

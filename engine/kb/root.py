@@ -33,14 +33,18 @@ class RootError(BmdkbError):
 
 @dataclass(frozen=True)
 class Root:
+    """The knowledge-base root a command uses, and where the choice came from."""
+
     path: Path        # as given (relative paths stay relative, so messages read as before)
     origin: str       # FROM_OPTION | FROM_ENV | FROM_CWD | FROM_PACKAGE
 
     def describe(self) -> str:
+        """A line naming the root's absolute path and how it was chosen."""
         return f"knowledge base: {os.path.abspath(self.path)} ({self.origin})"
 
 
 def is_kb_root(path: str | Path) -> bool:
+    """Whether the directory holds a knowledge base (has knowledge/kb.yaml)."""
     return (Path(path) / "knowledge" / "kb.yaml").is_file()
 
 

@@ -37,6 +37,7 @@ def validator(name: str) -> jsonschema.protocols.Validator:
 
 
 def names() -> list[str]:
+    """Sorted names of the bundled schemas."""
     return sorted(_all_schemas())
 
 

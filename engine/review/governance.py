@@ -27,6 +27,11 @@ knowledge/policy.yaml at the time the status is asked for, so raising the quorum
 effect at once. The clock is ``now`` or, when that is None, $BMDKB_NOW (an ISO date or
 date-time, UTC unless it says otherwise), else the system clock: tests and the board's
 "what lapses next month" questions set it.
+
+It stays one module past 400 lines because deriving a status and checking a decision are one
+lifecycle model: ``decide`` refuses or records a transition against the track (``_fold``) and
+status (``_status``) that ``statuses`` derives, so splitting them would make that private
+model a public interface between two modules that must always change together.
 """
 from __future__ import annotations
 
@@ -60,6 +65,8 @@ class ReviewError(BmdkbError):
 
 @dataclass
 class RuleStatus:
+    """A rule's review status, whether its current content is approved, and the caution shown with its results."""
+
     status: str                 # one of STATUS_ORDER
     approved: bool              # a valid approval bound to the current content digest
     caution: str | None = PENDING
@@ -87,6 +94,7 @@ def clock(now: dt.datetime | dt.date | None = None) -> dt.datetime:
 
 
 def timestamp(now: dt.datetime) -> str:
+    """A UTC time written to the second (e.g. 2026-03-01T09:30:00Z), as ledger entries and the dashboard show it."""
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -98,6 +106,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 
 def policy(kb) -> dict:
+    """The review policy: the defaults, overridden by the knowledge base's own settings for known keys."""
     return {**DEFAULT_POLICY, **{k: v for k, v in kb.policy.items() if k in DEFAULT_POLICY}}
 
 
@@ -107,10 +116,12 @@ def person(name: str | None) -> str:
 
 
 def same_person(a: str, b: str) -> bool:
+    """Whether two recorded names are the same person, ignoring case and spacing."""
     return person(a).casefold() == person(b).casefold()
 
 
 def ledger_path(kb):
+    """The path of the knowledge base's review ledger file."""
     return kb.root / ledger.LEDGER_FILE
 
 
@@ -246,6 +257,8 @@ def statuses(kb, now: dt.datetime | None = None) -> dict[str, RuleStatus]:
 
 @dataclass
 class Outcome:
+    """What recording a review decision produced: the ledger entry, the rule's new status, ledger repair notes."""
+
     entry: dict
     status: RuleStatus          # the rule's status once the decision is recorded
     repairs: list

@@ -72,13 +72,16 @@ class Reading:
 
     @property
     def ok(self) -> bool:
+        """Whether every ledger entry read is intact."""
         return self.broken is None
 
     @property
     def head(self) -> str | None:
+        """The hash of the last intact entry, or None for an empty ledger."""
         return self.entries[-1]["hash"] if self.entries else None
 
     def notes(self) -> list[str]:
+        """Notes on harmless damage to report, such as an interrupted last write."""
         if self.torn_bytes:
             return [f"line {self.torn_line} is an interrupted write ({self.torn_bytes} bytes, not an entry): "
                     "ignored; the next review decision removes it"]

@@ -29,6 +29,11 @@ result line, says another mode or knowledge base, and an output it cannot attrib
 the output is cut back to its last complete line and the run stops with exit 2, so
 ``--resume`` continues it once there is room. Worker processes die with their parent
 (PR_SET_PDEATHSIG on Linux, and everywhere a thread watching the parent's pid).
+
+It stays one module past 400 lines because its sections carry one line format and one safety
+argument: the workers write the lines, the summary counts them, and ``--resume`` reads them back
+through the same ``Summary`` and case parser before ``run`` appends, so the guarantees above are
+checked in one place (a split along input / workers / summary / resume remains possible).
 """
 from __future__ import annotations
 
@@ -199,6 +204,7 @@ def _error_line(item: Item, case_id, kind: str, message: str, problems) -> tuple
 
 
 def evaluate_chunk(kb, settings: Settings, items: list) -> list:
+    """Evaluate a list of cases with one evaluator, returning each case's output line and summary counts."""
     evaluator = _evaluator(kb, settings)
     return [evaluate_item(evaluator, item, settings) for item in items]
 
@@ -249,6 +255,8 @@ def _run_chunk(items: list) -> list:
 
 @dataclass
 class Summary:
+    """Running counts for a batch run: cases, results, errors by kind, patterns and conclusions found."""
+
     cases: int = 0
     results: int = 0
     errors: int = 0
@@ -261,6 +269,7 @@ class Summary:
     headline: str | None = None   # the knowledge base's headline stage (its conclusions are the patterns)
 
     def add(self, info: tuple) -> None:
+        """Count one case's outcome: its patterns and conclusions, or its error."""
         self.cases += 1
         if info[0] == "ok":
             self.results += 1
@@ -288,6 +297,7 @@ class Summary:
             self.add(_result_info(doc, self.headline))
 
     def to_dict(self, kb, settings: Settings, input_name: str) -> dict:
+        """The summary as written to the summary file, naming the input, knowledge base and mode."""
         return {
             "input": input_name,
             "knowledge_base": identity(kb, RESULT_KEYS),
@@ -303,6 +313,7 @@ class Summary:
 
 
 def summary_path(output: str | Path) -> Path:
+    """The summary file written next to a batch output file."""
     return Path(str(output) + ".summary.json")
 
 

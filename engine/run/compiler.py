@@ -31,6 +31,7 @@ def _group(tests: tuple) -> list[dict]:
 
 
 def compile_pattern(pattern) -> dict:
+    """One rule condition in durable_rules' JSON form: the fact type and its tests."""
     return {"$and": [{"type": pattern.fact}] + _group(pattern.tests)}
 
 

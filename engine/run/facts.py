@@ -30,6 +30,7 @@ class Fact:
         return view
 
     def to_dict(self) -> dict:
+        """The fact as shown in results: id, type and fields, plus its paths and derivation when present."""
         out = {"id": self.id, "type": self.type}
         out.update(self.fields)
         if self.paths:

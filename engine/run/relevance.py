@@ -90,5 +90,6 @@ class Relevance:
         self.by_type = {fact: _compile(list(patterns)) for fact, patterns in distinct.items()}
 
     def could_match(self, view: dict) -> bool:
+        """False only when the engine record certainly matches no rule's pattern."""
         check = self.by_type.get(view["type"])
         return check is not None and check(view)

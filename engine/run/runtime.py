@@ -44,6 +44,8 @@ _dumps = enginejson.dumps   # numbers in a form durable reads exactly (engine/en
 
 @dataclass
 class Firing:
+    """One rule firing: the rule and the fact each of its conditions matched, by alias."""
+
     rule: str
     matched: dict  # alias -> engine view of the fact (dict with id and type)
 

@@ -26,6 +26,7 @@ class Producer:
 
 
 def producers(kb) -> list[Producer]:
+    """Every source of facts in the knowledge base: case-asserted fact types, and each rule's conclusion or asserted fact."""
     out = []
     declared = {name: frozenset((spec or {}).get("fields", {})) for name, spec in kb.fact_types.items()}
     for name, spec in kb.fact_types.items():
@@ -42,6 +43,7 @@ def producers(kb) -> list[Producer]:
 
 
 def can_match(tests, producer: Producer) -> bool:
+    """Whether a group of tests could hold on a fact from this producer (no test is certainly false on what it carries)."""
     for test in tests:
         if isinstance(test, conditions.AnyOf):
             if not any(can_match(group, producer) for group in test.groups):
@@ -103,6 +105,7 @@ def _describe(tests) -> str:
 
 @check("fact-type-unasserted", "error", "a condition is on a fact type that nothing asserts (the rule can never fire)")
 def fact_type_unasserted(draft):
+    """Conditions on a fact type that neither the case nor any rule asserts."""
     prods = producers(draft.kb)
     for rule, i, check_id, message in _unmet(draft.kb, prods, _reachable(draft.kb, prods)):
         if check_id == "fact-type-unasserted":
@@ -112,6 +115,7 @@ def fact_type_unasserted(draft):
 @check("rule-unreachable", "error",
        "a condition no asserted fact can satisfy (a value, code or field nothing sets, or only unreachable rules set)")
 def rule_unreachable(draft):
+    """Conditions that no reachable producer's facts can satisfy, so the rule can never fire."""
     prods = producers(draft.kb)
     for rule, i, check_id, message in _unmet(draft.kb, prods, _reachable(draft.kb, prods)):
         if check_id == "rule-unreachable":
@@ -120,6 +124,7 @@ def rule_unreachable(draft):
 
 @check("derived-fact-unused", "warning", "a rule asserts a derived fact that no rule's condition can match")
 def derived_fact_unused(draft):
+    """Facts a rule asserts that no rule's condition could match."""
     patterns = [pat for rule in draft.kb.rules.values() for pat in rule.patterns]
     for prod in producers(draft.kb):
         if prod.rule is None or prod.type == "conclusion":
@@ -133,6 +138,7 @@ def derived_fact_unused(draft):
 
 @check("chain-cycle", "error", "rules feed each other's conditions in a loop that could fire forever")
 def chain_cycle(draft):
+    """Loops of rules in which each can match what the previous one asserts."""
     kb = draft.kb
     edges = {rule_id: set() for rule_id in kb.rules}
     for prod in producers(kb):

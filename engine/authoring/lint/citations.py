@@ -23,18 +23,21 @@ def _failing(draft, code: str):
 
 @check(citations.SOURCE_UNKNOWN, "error", "a citation names a source or section that is not registered")
 def source_unknown(draft):
+    """Citations whose source or section is not in the source registry."""
     for site, failure in _failing(draft, citations.SOURCE_UNKNOWN):
         yield site.file, f"{site.field}.{failure.path}", failure.message
 
 
 @check(citations.QUOTE_NOT_FOUND, "error", "a citation's quote is not, character for character, in its source text")
 def quote_not_found(draft):
+    """Citations whose quote does not appear verbatim in the cited source text."""
     for site, failure in _failing(draft, citations.QUOTE_NOT_FOUND):
         yield site.file, f"{site.field}.{failure.path}", failure.message
 
 
 @check("citation-unverified", "error", "a rule has no citation that verifies (known source and section, quote found)")
 def rule_without_verified_citation(draft):
+    """Rules none of whose citations verifies."""
     by_rule = {}
     for site in draft.citations:
         by_rule.setdefault((site.file, site.owner), []).append(site)
@@ -47,6 +50,7 @@ def rule_without_verified_citation(draft):
 
 @check(citations.REFERENCE_UNLISTED, "error", "a citation carries a reference number the source's reference registry lacks")
 def reference_unlisted(draft):
+    """Citations carrying a reference number missing from the source's reference registry."""
     for site, failure in _failing(draft, citations.REFERENCE_UNLISTED):
         yield site.file, f"{site.field}.{failure.path}", \
             f"{failure.message}: register it, resolved or unresolved with a reason"
@@ -54,6 +58,7 @@ def reference_unlisted(draft):
 
 @check("reference-unresolved", "warning", "a citation carries a reference the registry marks unresolved")
 def reference_unresolved(draft):
+    """Citation references that the reference registry marks unresolved."""
     for site in draft.citations:
         for k, number in enumerate(site.raw.get("references", [])):
             ref = draft.kb.references.get(number)
@@ -65,6 +70,7 @@ def reference_unresolved(draft):
 
 @check("reference-unverified", "warning", "a reference is resolved to a record that has not been verified")
 def reference_unverified(draft):
+    """Resolved references whose record has no verification note, or one saying it is not verified."""
     for index, (number, ref) in enumerate(sorted(draft.kb.references.items())):
         note = ref.get("verification", "")
         if ref["status"] == "resolved" and (not note or _NOT_VERIFIED.search(note)):

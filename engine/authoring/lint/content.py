@@ -14,6 +14,7 @@ from bmdkb.engine.authoring.lint.registry import check
 @check("parameter-without-provenance", "error",
        "a parameter is neither cited (a verified citation) nor marked local policy with an owner")
 def parameter_without_provenance(draft):
+    """Parameters with no verifying citation and no local-policy owner."""
     for pid, param in draft.kb.parameters.items():
         file, i = draft.parameter_files[pid]
         provenance = param["provenance"]
@@ -29,6 +30,7 @@ def parameter_without_provenance(draft):
 
 @check("parameter-unused", "warning", "a parameter no rule condition refers to")
 def parameter_unused(draft):
+    """Parameters that no rule condition refers to."""
     used = {p for rule in draft.kb.rules.values() for p in rule.parameters}
     for pid in draft.kb.parameters:
         if pid not in used:
@@ -43,6 +45,7 @@ def _normal(text: str) -> str:
 
 @check("statement-duplicated", "warning", "a rule's statement repeats another rule's word for word")
 def statement_duplicated(draft):
+    """Rule statements (clinician or patient) that repeat an earlier rule's word for word."""
     first_said_by: dict = {}
     for rule in draft.kb.rules.values():
         for audience in ("clinician", "patient"):
@@ -59,6 +62,7 @@ def statement_duplicated(draft):
 @check("content-changed-without-version-bump", "error",
        "a rule or fact file changed since the last release manifest but kept its version")
 def version_not_bumped(draft):
+    """Rules and versioned files whose content changed since the last release manifest with the version kept, or lowered."""
     try:
         manifest = read_manifest(draft.root)
     except BmdkbError:   # an unreadable manifest is reported by release-manifest-invalid
@@ -90,6 +94,7 @@ def version_not_bumped(draft):
 
 @check("release-manifest-invalid", "error", "the release manifest does not parse or match its schema")
 def manifest_invalid(draft):
+    """The problems of a release manifest that does not parse or match its schema."""
     try:
         read_manifest(draft.root)
     except BmdkbError as exc:
@@ -99,6 +104,7 @@ def manifest_invalid(draft):
 
 @check("coverage-rule-unknown", "error", "the coverage map names a rule that does not exist")
 def coverage_rule_unknown(draft):
+    """Rule ids in the coverage map that name no existing rule."""
     for i, section in enumerate(draft.kb.coverage.get("sections", [])):
         for j, statement in enumerate(section["statements"]):
             for k, rule_id in enumerate(statement["rules"]):

@@ -23,6 +23,7 @@ def contract_codes() -> list[dict]:
 
 @check("contract-code-missing", "error", "a conclusion code of the contract is concluded by no rule")
 def code_missing(draft):
+    """Contract conclusion codes that no rule concludes."""
     concluded = {r.concludes for r in draft.kb.rules.values()}
     for entry in draft.contract:
         if entry["code"] not in concluded:
@@ -32,6 +33,7 @@ def code_missing(draft):
 
 @check("contract-kind-mismatch", "error", "a rule concludes a contract code under another kind than the contract's")
 def kind_mismatch(draft):
+    """Rules concluding a contract code under a different kind than the contract gives it."""
     kinds = {e["code"]: e["kind"] for e in draft.contract}
     for rule in draft.kb.rules.values():
         if rule.concludes in kinds and rule.kind != kinds[rule.concludes]:
@@ -41,6 +43,7 @@ def kind_mismatch(draft):
 
 @check("code-outside-contract", "info", "a rule concludes a code the contract does not list (allowed: codes may be added)")
 def outside_contract(draft):
+    """Rules concluding a code the contract does not list (informational)."""
     codes = {e["code"] for e in draft.contract}
     for rule in draft.kb.rules.values():
         if rule.concludes and rule.concludes not in codes:

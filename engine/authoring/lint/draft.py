@@ -1,5 +1,5 @@
 """What lint's checks see: the shared tolerant reading of the knowledge base
-(engine/kb_reader.py) and the conclusion codes the contract promises."""
+(engine/kb/reader.py) and the conclusion codes the contract promises."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,6 +11,8 @@ from bmdkb.engine.kb.knowledge_base import canonical_digest
 
 @dataclass
 class Draft(Reading):
+    """The tolerant knowledge-base reading plus the conclusion codes the contract promises: what every lint check receives."""
+
     contract: list = field(default_factory=list)   # [{code, kind}] the conclusions contract promises
 
 

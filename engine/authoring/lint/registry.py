@@ -38,6 +38,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Check:
+    """One registered lint check: its id, severity, one-line summary and the function that finds its problems."""
+
     id: str
     severity: str
     summary: str

@@ -121,14 +121,16 @@ class Wording:
         short phrase (``bmd_g_cm2`` -> ``bone mineral density``), else the field's own name. A
         description that lists values (``naive | current | past``), defines them (``0 = ...``) or
         runs past FIELD_WORDS words explains the field rather than naming it, so it is not used;
-        only the part before a parenthesis, comma or semicolon counts."""
+        only the part before a parenthesis counts. A description with a comma or semicolon is a
+        sentence, and its first clause alone can say something else ("false when scanner, spine
+        region or hip side is not recorded" is not "false when scanner"), so it is not used either."""
         if type_ is None:
             return field
         description = self.vocab.type_fields(type_).get(field, {}).get("description")
         if not isinstance(description, str):
             return field
-        head = re.split(r" \(|, |; ", description, maxsplit=1)[0].strip()
-        if not head or re.search(r"[=|:`<>]", head) or len(head.split()) > FIELD_WORDS:
+        head = description.split(" (", 1)[0].strip()
+        if not head or re.search(r"[=|:`<>,;]", head) or len(head.split()) > FIELD_WORDS:
             return field
         return head
 
@@ -235,6 +237,8 @@ class Wording:
             num = ratio[0]
             return (f"{format_number(fact.fields[num], self.vocab.unit(fact.type, num), signed=True)}"
                     f" = {format_number(value, unit, signed=True)}")
+        if isinstance(value, bool):  # a flag keeps its name: "technique_verified false", as the tests read
+            return f"{field} {format_number(value, unit)}"
         return f"{self.field(fact.type, field)} {format_number(value, unit)}"
 
     def not_recorded(self, type_: str, field: str) -> str:

@@ -155,7 +155,7 @@ ILLEGAL = [
     ("under_review", "approve", AUTHOR, {"coi": "none"},
      "cannot approve: Test Author is the rule's author, and authors cannot approve their own rules"),
     ("under_review", "approve", "  test   AUTHOR ", {"coi": "none"},
-     "cannot approve: test AUTHOR is the rule's author, and authors cannot approve their own rules"),
+     "cannot approve: Test Author is the rule's author, and authors cannot approve their own rules"),
     ("under_review", "approve", CY, {},
      'cannot approve without a conflict-of-interest declaration: add --coi none, or --coi "the declared interest"'),
     ("under_review", "approve", CY, {"coi": "   "},
@@ -216,7 +216,7 @@ def test_quorum_needs_distinct_approvers_other_than_the_author(mini_kb_root):
                                                   "(approved so far: Dr Cy Approver)")
     with pytest.raises(ReviewError) as err:
         act(mini_kb_root, "approve", "dr cy  approver", coi="none")
-    assert str(err.value) == (f"{RULE}: cannot approve: dr cy approver already approved this content (entry 3); "
+    assert str(err.value) == (f"{RULE}: cannot approve: Dr Cy Approver already approved this content (entry 3); "
                               "the quorum counts distinct approvers")
     second = act(mini_kb_root, "approve", DI, coi="none")
     assert (second.status.status, second.status.approved) == ("approved", True)

@@ -110,7 +110,7 @@ class Source:
 class KnowledgeBase:
     """A loaded and checked knowledge base: metadata, stages, fact types, parameters, published
     figures, the adapter's domain data, rules (in stage order, then id), sources, references,
-    policy, and the digests of its files."""
+    policy, board roster, and the digests of its files."""
 
     root: Path
     meta: dict
@@ -126,6 +126,7 @@ class KnowledgeBase:
     policy: dict
     files: dict            # relative path -> sha256 of the bytes
     digest: str = ""
+    board: dict = field(default_factory=dict)   # knowledge/board.yaml: the editorial board roster
 
     @property
     def release(self) -> str:

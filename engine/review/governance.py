@@ -18,9 +18,11 @@ of those approvals has not passed. An approval that no longer holds shows as
 that fails verification makes every rule "unverified" (pending) until it is repaired.
 
 Who may decide what: anyone submits (usually the author); review is started, approved and
-sent back by board members other than the rule's author; an approval needs a conflict-of-
-interest declaration; requesting changes and retiring need a note. People are identified by
-the name given with --by, compared case- and spacing-insensitively.
+sent back by rostered reviewers (knowledge/board.yaml, see ``roster``) other than the rule's
+author, and retired by a reviewer or editor; an approval needs a conflict-of-interest
+declaration; requesting changes and retiring need a note. People are identified by the roster
+member their --by name resolves to: quorum counts distinct member ids, and an approval in the
+ledger by a name that is not a rostered reviewer never counts.
 
 Policy (quorum, review period) is read from
 knowledge/policy.yaml at the time the status is asked for, so raising the quorum takes
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 
 from bmdkb.engine.kb.identity import REVIEW_KEYS, identity
 from bmdkb.engine.review import ledger
+from bmdkb.engine.review.roster import Roster
 from bmdkb.engine.common.errors import BmdkbError, Problem
 
 PENDING = "pending editorial review"
@@ -139,16 +142,16 @@ class _Track:
     entries: list = field(default_factory=list)
 
 
-def _fold(entries: list, author: str, quorum: int) -> _Track:
+def _fold(entries: list, author: str, quorum: int, roster: Roster) -> _Track:
     track = _Track()
     for entry in entries:
         track.entries.append(entry)
         action = entry["action"]
         if action == "approve":
-            if same_person(entry["by"], author):
-                continue  # an approval by the rule's (current) author never counts
+            if roster.identity(entry["by"]) == roster.identity(author) or not roster.may("approve", entry["by"]):
+                continue  # an approval by the rule's (current) author, or by no rostered reviewer, never counts
             track.approvals.append(entry)
-            agreeing = _distinct([a for a in track.approvals if a["rule_digest"] == entry["rule_digest"]])
+            agreeing = _distinct([a for a in track.approvals if a["rule_digest"] == entry["rule_digest"]], roster)
             if len(agreeing) >= quorum:
                 if track.phase != "approved":
                     track.since = entry
@@ -163,11 +166,11 @@ def _fold(entries: list, author: str, quorum: int) -> _Track:
     return track
 
 
-def _distinct(approvals: list) -> list:
-    """The first approval of each person (names compared case-insensitively)."""
+def _distinct(approvals: list, roster: Roster) -> list:
+    """The first approval of each member (compared by roster member id)."""
     seen, out = set(), []
     for a in approvals:
-        key = person(a["by"]).casefold()
+        key = roster.identity(a["by"])
         if key not in seen:
             seen.add(key)
             out.append(a)
@@ -179,7 +182,7 @@ def _approval_view(a: dict) -> dict:
             "rule_version": a["rule_version"], "rule_digest": a["rule_digest"]}
 
 
-def _status(rule, track: _Track, pol: dict, today: dt.date) -> RuleStatus:
+def _status(rule, track: _Track, pol: dict, today: dt.date, roster: Roster) -> RuleStatus:
     author = rule.author
     since = track.since
     detail = {"author": author, "since": since["time"] if since else None, "since_seq": since["seq"] if since else None,
@@ -205,7 +208,7 @@ def _status(rule, track: _Track, pol: dict, today: dt.date) -> RuleStatus:
         detail.update(label="approved", waiting_for=None)
         return RuleStatus("approved", True, None, detail)
     if phase == "under_review":
-        current = _distinct([a for a in track.approvals if a["rule_digest"] == rule.digest])
+        current = _distinct([a for a in track.approvals if a["rule_digest"] == rule.digest], roster)
         stale = [a for a in track.approvals if a["rule_digest"] != rule.digest]
         missing = pol["quorum"] - len(current)
         detail.update(approvals=[_approval_view(a) for a in current], stale_approvals=[_approval_view(a) for a in stale],
@@ -242,8 +245,9 @@ def _statuses_from(kb, reading: ledger.Reading, pol: dict, today: dt.date) -> di
                                     {"label": UNVERIFIED, "ledger_problem": reading.broken.message,
                                      "author": rule.author, "waiting_for": "the board to repair the review ledger"})
                 for rule_id, rule in kb.rules.items()}
-    by_rule = _entries_by_rule(reading.entries)
-    return {rule_id: _status(rule, _fold(by_rule.get(rule_id, []), rule.author, pol["quorum"]), pol, today)
+    by_rule, roster = _entries_by_rule(reading.entries), Roster(kb.board)
+    return {rule_id: _status(rule, _fold(by_rule.get(rule_id, []), rule.author, pol["quorum"], roster), pol, today,
+                             roster)
             for rule_id, rule in kb.rules.items()}
 
 
@@ -272,10 +276,10 @@ def _date_of(entry: dict | None) -> str:
     return entry["time"][:10] if entry else "?"
 
 
-def _check(action: str, rule, status: RuleStatus, track: _Track, by: str, note, coi) -> None:
+def _check(action: str, rule, status: RuleStatus, track: _Track, by: str, note, coi, roster: Roster) -> None:
     """Refuse an illegal decision with one line naming the rule and why."""
     rid, verb, s = rule.id, VERBS[action], status.status
-    author_acts = same_person(by, rule.author)
+    author_acts = roster.identity(by) == roster.identity(rule.author)
     if s == "retired":
         _refuse(rid, f"cannot {verb}: the rule was retired on {_date_of(track.since)} by {track.since['by']}, "
                      "and a retired rule takes no further decisions")
@@ -311,7 +315,8 @@ def _check(action: str, rule, status: RuleStatus, track: _Track, by: str, note, 
             _refuse(rid, f"cannot approve: {reason[s]}")
         if author_acts:
             _refuse(rid, f"cannot approve: {by} is the rule's author, and authors cannot approve their own rules")
-        earlier = next((a for a in status.detail.get("approvals", []) if same_person(a["by"], by)), None)
+        earlier = next((a for a in status.detail.get("approvals", [])
+                        if roster.identity(a["by"]) == roster.identity(by)), None)
         if earlier:
             _refuse(rid, f"cannot approve: {by} already approved this content (entry {earlier['seq']}); "
                          "the quorum counts distinct approvers")
@@ -365,18 +370,20 @@ def decide(kb, action: str, rule_id: str, by: str, note: str | None = None, coi:
     by, note = person(by), (note or "").strip() or None
     if not by:
         _refuse(rule_id, f"cannot {VERBS[action]}: --by is empty; give the name of the person deciding")
+    roster = Roster(kb.board)
+    by = roster.check(action, by, rule_id)
     pol, today = policy(kb), now.date()
     with ledger.writing(ledger_path(kb)) as session:
-        track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"])
-        status = _status(rule, track, pol, today)
-        _check(action, rule, status, track, by, note, coi)
+        track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"], roster)
+        status = _status(rule, track, pol, today, roster)
+        _check(action, rule, status, track, by, note, coi, roster)
         fields = _fields(action, rule, by, note, now)
         if action == "approve":
             fields["coi"] = person(coi)
             fields["review_by"] = _review_by(rule_id, pol, today, review_by).isoformat()
         entry = session.append(fields)
-        after = _status(rule, _fold(_entries_by_rule(session.entries)[rule_id], rule.author, pol["quorum"]),
-                        pol, today)
+        after = _status(rule, _fold(_entries_by_rule(session.entries)[rule_id], rule.author, pol["quorum"], roster),
+                        pol, today, roster)
     return Outcome(entry, after, session.repairs)
 
 
@@ -386,18 +393,21 @@ def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = N
     by, note = person(by), (note or "").strip() or None
     if not by:
         _refuse("--all", "cannot submit: --by is empty; give the name of the person deciding")
+    roster = Roster(kb.board)
+    by = roster.check("submit", by, "--all")
     pol, today = policy(kb), now.date()
     outcomes, skipped = [], {}
     with ledger.writing(ledger_path(kb)) as session:
         by_rule = _entries_by_rule(session.entries)
         for rule in kb.rules.values():
-            track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"])
-            status = _status(rule, track, pol, today)
+            track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"], roster)
+            status = _status(rule, track, pol, today, roster)
             if status.status not in ("draft", "changes_requested", CHANGED, LAPSED):
                 skipped[rule.id] = status.detail.get("label", status.status)
                 continue
             entry = session.append(_fields("submit", rule, by, note, now))
-            after = _status(rule, _fold(by_rule.get(rule.id, []) + [entry], rule.author, pol["quorum"]), pol, today)
+            after = _status(rule, _fold(by_rule.get(rule.id, []) + [entry], rule.author, pol["quorum"], roster), pol,
+                            today, roster)
             outcomes.append(Outcome(entry, after, []))
     if outcomes:
         outcomes[0].repairs.extend(session.repairs)

@@ -1,0 +1,112 @@
+"""Issue 12, identity: only rostered members decide, names are compared as members, never as spellings."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bmdkb.cli.main import cli
+from bmdkb.engine.kb import knowledge_base
+from bmdkb.engine.review import governance, roster
+from bmdkb.engine.review.roster import IdentityError
+
+NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+RULE = "pattern.spine_up_hip_down"
+BOARD = "knowledge/board.yaml"
+
+
+def act(root, action, by, **kw):
+    return governance.decide(knowledge_base.load(root), action, RULE, by, now=NOW, **kw)
+
+
+def under_review(root):
+    act(root, "submit", "Test Author")
+    act(root, "start", "Dr Bo Reviewer")
+
+
+def set_policy(root, quorum):
+    (root / "knowledge" / "policy.yaml").write_text(f"kind: policy\nversion: 1\nquorum: {quorum}\n")
+
+
+def add_member(root, line):
+    path = root / BOARD
+    path.write_text(path.read_text() + line + "\n")
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u2060", "\ufeff", "\u202e", "\u200d"])
+def test_an_invisible_character_does_not_let_the_author_approve_their_own_rule(mini_kb_root, char):
+    under_review(mini_kb_root)
+    with pytest.raises(IdentityError) as err:
+        act(mini_kb_root, "approve", f"Test{char}Author", coi="none")
+    assert f"U+{ord(char):04X}" in str(err.value) and "--by" in str(err.value)
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].status == "under_review"
+
+
+def test_an_invisible_character_is_refused_on_the_command_line_with_exit_2(runner, mini_kb_root):
+    under_review(mini_kb_root)
+    before = (mini_kb_root / "provenance" / "review-ledger.jsonl").read_bytes()
+    result = runner.invoke(cli, ["review", "approve", RULE, "--by", "Dr Cy\u200b Approver", "--coi", "none",
+                                 "--kb", str(mini_kb_root)], env={"BMDKB_NOW": "2026-03-01"})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--by" in result.stderr and "U+200B" in result.stderr
+    assert (mini_kb_root / "provenance" / "review-ledger.jsonl").read_bytes() == before
+
+
+def test_an_unrostered_name_cannot_start_approve_or_request_changes(mini_kb_root):
+    act(mini_kb_root, "submit", "Test Author")
+    for action, kw in (("start", {}), ("request-changes", {"note": "No."})):
+        with pytest.raises(IdentityError, match="not a member of the editorial board"):
+            act(mini_kb_root, action, "Dr Eve Outsider", **kw)
+    act(mini_kb_root, "start", "Dr Bo Reviewer")
+    with pytest.raises(IdentityError, match="not a member of the editorial board"):
+        act(mini_kb_root, "approve", "Dr Eve Outsider", coi="none")
+
+
+def test_one_person_under_two_spellings_cannot_meet_a_quorum_of_two(mini_kb_root):
+    set_policy(mini_kb_root, 2)
+    add_member(mini_kb_root, "  - {id: lena-ortiz, name: Dr Lena Ortiz, roles: [reviewer]}")
+    under_review(mini_kb_root)
+    act(mini_kb_root, "approve", "Dr Lena Ortiz", coi="none")
+    with pytest.raises(IdentityError, match="not a member"):   # not an alias: an unrostered name
+        act(mini_kb_root, "approve", "Dr. Lena Ortiz", coi="none")
+    with pytest.raises(governance.ReviewError, match="already approved"):   # NFKC, case and spacing
+        act(mini_kb_root, "approve", "ＤＲ  lena ortiz", coi="none")
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].status == "under_review"
+
+
+def test_an_alias_is_the_same_member_so_it_cannot_approve_twice(mini_kb_root):
+    set_policy(mini_kb_root, 2)
+    add_member(mini_kb_root, '  - {id: lena-ortiz, name: Dr Lena Ortiz, aliases: ["Dr. Lena Ortiz"], '
+                             'roles: [reviewer]}')
+    under_review(mini_kb_root)
+    assert act(mini_kb_root, "approve", "Dr. Lena Ortiz", coi="none").entry["by"] == "Dr Lena Ortiz"
+    with pytest.raises(governance.ReviewError, match="already approved"):
+        act(mini_kb_root, "approve", "Dr Lena Ortiz", coi="none")
+
+
+def test_an_author_team_is_one_member_under_any_of_its_spellings(mini_kb_root):
+    path = mini_kb_root / BOARD
+    path.write_text(path.read_text().replace("name: Test Author,", 'name: Test Author, aliases: ["The Test Team"],'))
+    under_review(mini_kb_root)
+    with pytest.raises(governance.ReviewError, match="authors cannot approve"):
+        act(mini_kb_root, "approve", "The Test Team", coi="none")
+
+
+def test_approvals_in_the_ledger_by_no_rostered_reviewer_never_count(mini_kb_root):
+    under_review(mini_kb_root)
+    act(mini_kb_root, "approve", "Dr Cy Approver", coi="none")
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+    path = mini_kb_root / BOARD   # Cy leaves the board: the approval no longer counts
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if "Cy Approver" not in line) + "\n")
+    assert not governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+
+
+def test_name_keys():
+    assert roster.key(" Dr  ＬＥＮＡ\tOrtiz ") == "dr lena ortiz"
+    assert roster.invisible("a\u200bb\u2066c") == ["U+200B", "U+2066"] and roster.invisible("Dr. Ortiz") == []
+
+
+def test_the_shipped_roster_names_the_content_team_that_submitted_the_ledger(kb):
+    members = roster.Roster(kb.board)
+    assert members.member_id("bmdkb clinical content team") == "content-team"
+    assert not members.may("approve", "bmdkb clinical content team")

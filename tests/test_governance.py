@@ -301,7 +301,8 @@ def test_the_version_alone_does_not_change_the_content(mini_kb_root):
 
 # ---------------------------------------------------------------- lapse by date
 
-def test_an_approval_lapses_after_its_review_by_date(mini_kb_root):
+def test_an_approval_lapses_after_its_review_by_date(mini_kb_root, monkeypatch):
+    monkeypatch.setattr(governance, "system_now", lambda: dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
     setup(mini_kb_root, "approved")
     last_day = status(mini_kb_root, now=dt.datetime(2027, 3, 1, 23, 59, tzinfo=dt.timezone.utc))
     assert (last_day.status, last_day.approved, last_day.detail["days_to_review_by"]) == ("approved", True, 0)

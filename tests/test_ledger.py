@@ -297,7 +297,7 @@ def _worker(path, who, count, barrier):
     barrier.wait()
     for i in range(count):
         with ledger.writing(path) as session:
-            session.append(fields(i, who))
+            session.append({**fields(i, who), "time": "2026-03-01T09:00:00Z"})   # writers interleave: one time
 
 
 def test_concurrent_writers_lose_nothing(path):

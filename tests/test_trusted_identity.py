@@ -7,7 +7,7 @@ import pytest
 
 from bmdkb.cli.main import cli
 from bmdkb.engine.kb import knowledge_base
-from bmdkb.engine.review import governance, roster
+from bmdkb.engine.review import governance, ledger, roster
 from bmdkb.engine.review.roster import IdentityError
 
 NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -110,3 +110,40 @@ def test_the_shipped_roster_names_the_content_team_that_submitted_the_ledger(kb)
     members = roster.Roster(kb.board)
     assert members.member_id("bmdkb clinical content team") == "content-team"
     assert not members.may("approve", "bmdkb clinical content team")
+
+
+# ---------------------------------------------------------------- the clock
+
+def test_bmdkb_now_in_the_future_cannot_date_an_approval(runner, mini_kb_root):
+    under_review(mini_kb_root)
+    ledger_file = mini_kb_root / "provenance" / "review-ledger.jsonl"
+    before = ledger_file.read_bytes()
+    result = runner.invoke(cli, ["review", "approve", RULE, "--by", "Dr Cy Approver", "--coi", "none",
+                                 "--kb", str(mini_kb_root)], env={"BMDKB_NOW": "2099-01-01"})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "later than the system clock" in result.stderr
+    assert ledger_file.read_bytes() == before
+    assert not governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+
+
+def test_a_decision_cannot_be_dated_before_the_ledgers_last_entry(mini_kb_root):
+    under_review(mini_kb_root)
+    with pytest.raises(governance.ReviewError, match="before the ledger's last entry"):
+        governance.decide(knowledge_base.load(mini_kb_root), "approve", RULE, "Dr Cy Approver", coi="none",
+                          now=NOW - dt.timedelta(days=1))
+
+
+def test_a_backdated_entry_appended_by_hand_fails_verify_with_exit_3(runner, mini_kb_root):
+
+    under_review(mini_kb_root)
+    path = mini_kb_root / ledger.LEDGER_FILE
+    last = ledger.read(path).entries[-1]
+    forged = {"seq": last["seq"] + 1, "time": "2026-02-01T09:00:00Z", "action": "approve", "rule": RULE,
+              "rule_version": last["rule_version"], "rule_digest": last["rule_digest"], "by": "Dr Cy Approver",
+              "note": None, "coi": "none", "review_by": "2027-02-01", "prev_hash": last["hash"]}
+    forged["hash"] = ledger.entry_hash(forged)
+    path.write_bytes(path.read_bytes() + ledger.serialize(forged))
+    result = runner.invoke(cli, ["review", "verify", "--kb", str(mini_kb_root)])
+    assert result.exit_code == 3, result.output
+    assert "before entry 2" in result.output
+    assert not governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved

@@ -28,7 +28,12 @@ Policy (quorum, review period) is read from
 knowledge/policy.yaml at the time the status is asked for, so raising the quorum takes
 effect at once. The clock is ``now`` or, when that is None, $BMDKB_NOW (an ISO date or
 date-time, UTC unless it says otherwise), else the system clock: tests and the board's
-"what lapses next month" questions set it.
+"what lapses next month" questions set it. A decision is dated by that clock too, but it is
+refused (exit 2) when that time is later than the system clock (``system_now``): the override
+reads the future, it never writes it, so `BMDKB_NOW=2099-01-01 bmdkb review approve` cannot
+make an approval valid until 2100. Setting it to the past is allowed (tests, reconstructing a
+day), but never before the ledger's last entry: entries are in time order, and `verify` breaks
+a ledger where one is dated before the entry it follows.
 
 It stays one module past 400 lines because deriving a status and checking a decision are one
 lifecycle model: ``decide`` refuses or records a transition against the track (``_fold``) and
@@ -94,6 +99,23 @@ def clock(now: dt.datetime | dt.date | None = None) -> dt.datetime:
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.timezone.utc)
     return now.astimezone(dt.timezone.utc).replace(microsecond=0)
+
+
+def system_now() -> dt.datetime:
+    """The system clock in UTC, to the second: the latest time a decision may be dated."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _check_time(where: str, now: dt.datetime, entries: list) -> None:
+    """Refuse dating a decision later than the system clock or before the ledger's last entry."""
+    real = system_now()
+    if now > real:
+        _refuse(where, f"cannot date a decision {timestamp(now)}: that is later than the system clock "
+                       f"({timestamp(real)}); ${CLOCK_VAR} sets the clock for reading, not for recording "
+                       "decisions in the future")
+    if entries and timestamp(now) < entries[-1]["time"]:
+        _refuse(where, f"cannot date a decision {timestamp(now)}: that is before the ledger's last entry "
+                       f"({entries[-1]['seq']}, {entries[-1]['time']}); decisions are recorded in time order")
 
 
 def timestamp(now: dt.datetime) -> str:
@@ -374,6 +396,7 @@ def decide(kb, action: str, rule_id: str, by: str, note: str | None = None, coi:
     by = roster.check(action, by, rule_id)
     pol, today = policy(kb), now.date()
     with ledger.writing(ledger_path(kb)) as session:
+        _check_time(rule_id, now, session.entries)
         track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"], roster)
         status = _status(rule, track, pol, today, roster)
         _check(action, rule, status, track, by, note, coi, roster)
@@ -398,6 +421,7 @@ def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = N
     pol, today = policy(kb), now.date()
     outcomes, skipped = [], {}
     with ledger.writing(ledger_path(kb)) as session:
+        _check_time("--all", now, session.entries)
         by_rule = _entries_by_rule(session.entries)
         for rule in kb.rules.values():
             track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"], roster)

@@ -4,7 +4,8 @@ One decision per line. Each entry carries `seq` (1, 2, 3, ... without gaps), `pr
 (the previous entry's `hash`; null for the first) and `hash`, the sha256 of the canonical
 JSON (sorted keys, no spaces, UTF-8) of the entry without `hash`. Editing, deleting,
 inserting or reordering any entry therefore breaks the chain at that entry, and `verify`
-names it. Deleting entries at the very end leaves a shorter chain that is still whole; that
+names it; so does an entry dated before the one it follows (a backdated entry, even with a
+recomputed chain). Deleting entries at the very end leaves a shorter chain that is still whole; that
 is caught only against a head hash recorded elsewhere (`verify(expect_head=...)`).
 
 Writing. A writer takes an exclusive lock on a lock file next to the ledger
@@ -110,6 +111,9 @@ def _check_line(raw: bytes, line_no: int, prev: dict | None) -> tuple[dict | Non
         return None, (f"{name}: prev_hash does not match the hash of entry {line_no - 1}: "
                       "the entries before it were edited, replaced or reordered" if prev else
                       f"{name}: the first entry must have prev_hash null")
+    if prev and entry["time"] < prev["time"]:
+        return None, (f"{name}: dated {entry['time']}, before entry {line_no - 1} ({prev['time']}): "
+                      "entries are recorded in time order, so it was backdated or inserted by hand")
     if serialize(entry) != raw + b"\n":
         return None, f"{name}: the line is not in the exact form bmdkb writes: it was edited by hand"
     return entry, None

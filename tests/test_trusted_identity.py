@@ -147,3 +147,36 @@ def test_a_backdated_entry_appended_by_hand_fails_verify_with_exit_3(runner, min
     assert result.exit_code == 3, result.output
     assert "before entry 2" in result.output
     assert not governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+
+
+# ---------------------------------------------------------------- what an approval binds
+
+def test_remapping_a_treatment_class_takes_the_approval_back_and_status_names_it(runner, mini_kb_root):
+    under_review(mini_kb_root)
+    act(mini_kb_root, "approve", "Dr Cy Approver", coi="none")
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+    classes = mini_kb_root / "knowledge" / "facts" / "treatment-classes.yaml"
+    text = classes.read_text()
+    assert "alendronate: bisphosphonate" in text
+    classes.write_text(text.replace("alendronate: bisphosphonate", "alendronate: anabolic"))
+    st = governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE]
+    assert (st.status, st.approved) == (governance.CHANGED, False)
+    assert "treatment_classes" in st.caution and st.caution.startswith(governance.PENDING)
+    result = runner.invoke(cli, ["review", "status", "--kb", str(mini_kb_root)], env={"BMDKB_NOW": "2026-03-01"})
+    assert result.exit_code == 0, result.output
+    assert "what it depends on changed: domain data treatment_classes" in " ".join(result.stdout.split())
+    classes.write_text(text)   # restored: the approval holds again
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+
+
+def test_a_change_to_the_fact_type_vocabulary_takes_the_approval_back(mini_kb_root):
+    under_review(mini_kb_root)
+    act(mini_kb_root, "approve", "Dr Cy Approver", coi="none")
+    path = mini_kb_root / "knowledge" / "fact-types.yaml"
+    path.write_text(path.read_text() + "\n")   # a blank line is no change
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+    text = path.read_text()
+    first_desc = next(line for line in text.splitlines() if "description:" in line)
+    path.write_text(text.replace(first_desc, first_desc + " (edited)", 1))
+    st = governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE]
+    assert not st.approved and "knowledge/fact-types.yaml" in st.caution

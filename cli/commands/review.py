@@ -200,8 +200,11 @@ def _dashboard_text(board: dict) -> str:
         return ", ".join(a["by"] for a in r["approvals"])
 
     section("Changed since approval (no longer approved; the author resubmits)", board["changed_since_approval"],
-            lambda r: f"{r['id']} v{r['version']}: approved {r['approved_on']} by {approvers(r)}; its content "
-                      f"digest is now {r['digest'][:19]}…, not the approved {r['approved_digest'][:19]}…")
+            lambda r: f"{r['id']} v{r['version']}: approved {r['approved_on']} by {approvers(r)}; "
+                      + (f"what it depends on changed: {', '.join(r['changed_dependencies'])}"
+                         if r["changed_dependencies"] else
+                         f"its content digest is now {r['digest'][:19]}…, not the approved "
+                         f"{r['approved_digest'][:19]}…"))
     section("Approvals lapsed (pending review again)", board["lapsed"],
             lambda r: f"{r['id']} v{r['version']}: review-by date {r['review_by']} passed; lapsed on "
                       f"{r['lapsed_on']} (approved {r['approved_on']} by {approvers(r)})")

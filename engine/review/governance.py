@@ -48,6 +48,7 @@ import os
 from dataclasses import dataclass, field
 
 from bmdkb.engine.kb.identity import REVIEW_KEYS, identity
+from bmdkb.engine.kb.knowledge_base import canonical_digest
 from bmdkb.engine.review import ledger
 from bmdkb.engine.review.roster import Roster
 from bmdkb.engine.common.errors import BmdkbError, Problem
@@ -145,6 +146,23 @@ def same_person(a: str, b: str) -> bool:
     return person(a).casefold() == person(b).casefold()
 
 
+def dependencies(kb) -> dict[str, str]:
+    """Digests of the knowledge, beyond a rule's own digest, that an approval binds: the adapter's
+    domain data (conservatively the whole of each table, e.g. treatment classes) and the fact-type
+    vocabulary. A change to any of them takes back every approval that recorded the old digest."""
+    deps = {"knowledge/fact-types.yaml": canonical_digest(kb.fact_types)}
+    for key, data in sorted(kb.domain_data.items()):
+        deps[f"domain data {key}"] = canonical_digest(data)
+    return deps
+
+
+def _changed_dependencies(approvals: list, current: dict) -> list[str]:
+    """The dependencies whose digest an approval recorded and that differ now (old approvals
+    without recorded dependencies bind only the rule digest)."""
+    return sorted({name for a in approvals for name, digest in (a.get("dependencies") or {}).items()
+                   if current.get(name) != digest})
+
+
 def ledger_path(kb):
     """The path of the knowledge base's review ledger file."""
     return kb.root / ledger.LEDGER_FILE
@@ -204,7 +222,7 @@ def _approval_view(a: dict) -> dict:
             "rule_version": a["rule_version"], "rule_digest": a["rule_digest"]}
 
 
-def _status(rule, track: _Track, pol: dict, today: dt.date, roster: Roster) -> RuleStatus:
+def _status(rule, track: _Track, pol: dict, today: dt.date, roster: Roster, deps: dict | None = None) -> RuleStatus:
     author = rule.author
     since = track.since
     detail = {"author": author, "since": since["time"] if since else None, "since_seq": since["seq"] if since else None,
@@ -222,6 +240,12 @@ def _status(rule, track: _Track, pol: dict, today: dt.date, roster: Roster) -> R
                           waiting_for=f"the author ({author}) to submit the changed rule for review again")
             return RuleStatus(CHANGED, False, f"{PENDING}: changed since its approval on {detail['approved_on']}",
                               detail)
+        changed = _changed_dependencies(track.approval, deps or {})
+        if changed:
+            detail.update(label=CHANGED, changed_dependencies=changed,
+                          waiting_for=f"the author ({author}) to submit the rule for review again")
+            return RuleStatus(CHANGED, False, f"{PENDING}: {', '.join(changed)} changed since its approval on "
+                                              f"{detail['approved_on']}", detail)
         if today > review_by:
             detail.update(label=LAPSED, lapsed_on=(review_by + dt.timedelta(days=1)).isoformat(),
                           waiting_for=f"re-review: the author ({author}) to submit it again")
@@ -267,9 +291,9 @@ def _statuses_from(kb, reading: ledger.Reading, pol: dict, today: dt.date) -> di
                                     {"label": UNVERIFIED, "ledger_problem": reading.broken.message,
                                      "author": rule.author, "waiting_for": "the board to repair the review ledger"})
                 for rule_id, rule in kb.rules.items()}
-    by_rule, roster = _entries_by_rule(reading.entries), Roster(kb.board)
+    by_rule, roster, deps = _entries_by_rule(reading.entries), Roster(kb.board), dependencies(kb)
     return {rule_id: _status(rule, _fold(by_rule.get(rule_id, []), rule.author, pol["quorum"], roster), pol, today,
-                             roster)
+                             roster, deps)
             for rule_id, rule in kb.rules.items()}
 
 
@@ -398,15 +422,17 @@ def decide(kb, action: str, rule_id: str, by: str, note: str | None = None, coi:
     with ledger.writing(ledger_path(kb)) as session:
         _check_time(rule_id, now, session.entries)
         track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"], roster)
-        status = _status(rule, track, pol, today, roster)
+        deps = dependencies(kb)
+        status = _status(rule, track, pol, today, roster, deps)
         _check(action, rule, status, track, by, note, coi, roster)
         fields = _fields(action, rule, by, note, now)
         if action == "approve":
             fields["coi"] = person(coi)
             fields["review_by"] = _review_by(rule_id, pol, today, review_by).isoformat()
+            fields["dependencies"] = deps
         entry = session.append(fields)
         after = _status(rule, _fold(_entries_by_rule(session.entries)[rule_id], rule.author, pol["quorum"], roster),
-                        pol, today, roster)
+                        pol, today, roster, deps)
     return Outcome(entry, after, session.repairs)
 
 
@@ -418,6 +444,7 @@ def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = N
         _refuse("--all", "cannot submit: --by is empty; give the name of the person deciding")
     roster = Roster(kb.board)
     by = roster.check("submit", by, "--all")
+    deps = dependencies(kb)
     pol, today = policy(kb), now.date()
     outcomes, skipped = [], {}
     with ledger.writing(ledger_path(kb)) as session:
@@ -425,13 +452,13 @@ def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = N
         by_rule = _entries_by_rule(session.entries)
         for rule in kb.rules.values():
             track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"], roster)
-            status = _status(rule, track, pol, today, roster)
+            status = _status(rule, track, pol, today, roster, deps)
             if status.status not in ("draft", "changes_requested", CHANGED, LAPSED):
                 skipped[rule.id] = status.detail.get("label", status.status)
                 continue
             entry = session.append(_fields("submit", rule, by, note, now))
             after = _status(rule, _fold(by_rule.get(rule.id, []) + [entry], rule.author, pol["quorum"], roster), pol,
-                            today, roster)
+                            today, roster, deps)
             outcomes.append(Outcome(entry, after, []))
     if outcomes:
         outcomes[0].repairs.extend(session.repairs)
@@ -458,7 +485,8 @@ def dashboard(kb, now: dt.datetime | None = None) -> dict:
             "stale_approvals": d.get("stale_approvals", []), "approved_on": d.get("approved_on"),
             "review_by": d.get("review_by"), "days_to_review_by": d.get("days_to_review_by"),
             "lapsed_on": d.get("lapsed_on"), "digest": kb.rules[rule_id].digest,
-            "approved_digest": d.get("approved_digest"), "note": d.get("note"), "caution": st.caution})
+            "approved_digest": d.get("approved_digest"), "note": d.get("note"), "caution": st.caution,
+            "changed_dependencies": d.get("changed_dependencies", [])})
     counts = {s: 0 for s in STATUS_ORDER}
     for r in rules:
         counts[r["status"]] += 1

@@ -40,7 +40,7 @@ from bmdkb.engine.kb.knowledge_base import canonical_digest
 
 LEDGER_FILE = "provenance/review-ledger.jsonl"
 FIELD_ORDER = ("seq", "time", "action", "rule", "rule_version", "rule_digest", "by", "note",
-               "coi", "review_by", "prev_hash", "hash")
+               "coi", "review_by", "dependencies", "prev_hash", "hash")
 
 
 class LedgerError(BmdkbError):

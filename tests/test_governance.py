@@ -111,8 +111,9 @@ def test_an_approval_records_who_what_when_content_declaration_and_review_by(min
         "seq": 3, "time": "2026-03-01T09:00:00Z", "action": "approve", "rule": RULE, "rule_version": 1,
         "rule_digest": rule.digest, "by": CY, "note": "Reads well.", "coi": "Speaker fees from a DXA vendor",
         "review_by": "2027-03-01",
-        "dependencies": governance.dependencies(knowledge_base.load(mini_kb_root))}
-    assert set(entry["dependencies"]) == {"knowledge/fact-types.yaml", "domain data treatment_classes"}
+        "dependencies": governance.dependencies(knowledge_base.load(mini_kb_root), rule)}
+    assert set(entry["dependencies"]) == {"knowledge/fact-types.yaml", "domain data treatment_classes",
+                                          "rule measurement.significant_decrease", "rule measurement.significant_increase"}
     st = status(mini_kb_root)
     assert (st.status, st.approved, st.caution) == ("approved", True, None)
     assert st.detail["review_by"] == "2027-03-01" and st.detail["approved_on"] == "2026-03-01"

@@ -141,8 +141,8 @@ def test_the_dashboard_shows_counts_waiting_changed_lapsing_and_interests(review
 
         Rules by status
           changes_requested                      1
-          approved                               2
-          approved (changed since approval)      1
+          approved                               1
+          approved (changed since approval)      2
 
         Waiting, oldest first
           changes_requested (1): waiting for the author (Test Author) to revise and submit it again
@@ -152,12 +152,11 @@ def test_the_dashboard_shows_counts_waiting_changed_lapsing_and_interests(review
         Changed since approval (no longer approved; the author resubmits)
           measurement.significant_decrease v1: approved 2026-03-01 by Dr Bo Reviewer; its content digest is
               now {kb.rules['measurement.significant_decrease'].digest[:19]}…, not the approved sha256:4a55c0cde883…
+          pattern.spine_up_hip_down v1: approved 2026-03-01 by Dr Cy Approver; what it depends on changed:
+              rule measurement.significant_decrease
 
         Approvals lapsing within 60 days
           measurement.significant_increase v1: review by 2026-04-15 (in 26 days; approved by Dr Cy Approver)
-
-        Approved
-          pattern.spine_up_hip_down v1: approved 2026-03-01 by Dr Cy Approver; review by 2027-03-01
 
         Declared interests
           measurement.significant_increase: Dr Cy Approver declared: Consults for a DXA vendor
@@ -176,9 +175,9 @@ def test_the_dashboard_shows_counts_waiting_changed_lapsing_and_interests(review
 def test_the_dashboard_as_json(review, mini_kb_root):
     board_scenario(review, mini_kb_root)
     board = json.loads(ok(review("status", "--format", "json", now="2026-03-20")))
-    assert board["counts"] == {"changes_requested": 1, "approved": 2, "approved (changed since approval)": 1}
+    assert board["counts"] == {"changes_requested": 1, "approved": 1, "approved (changed since approval)": 2}
     assert board["waiting"] == ["check.fall_risk.considered"]
-    assert board["changed_since_approval"] == ["measurement.significant_decrease"]
+    assert board["changed_since_approval"] == ["measurement.significant_decrease", RULE]  # RULE chains on it
     assert board["lapsing"] == ["measurement.significant_increase"]
     assert board["declared_interests"] == [{"rule": "measurement.significant_increase", "by": CY,
                                             "coi": "Consults for a DXA vendor"}]

@@ -180,3 +180,15 @@ def test_a_change_to_the_fact_type_vocabulary_takes_the_approval_back(mini_kb_ro
     path.write_text(text.replace(first_desc, first_desc + " (edited)", 1))
     st = governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE]
     assert not st.approved and "knowledge/fact-types.yaml" in st.caution
+
+
+def test_changing_a_rule_it_chains_on_takes_the_approval_back_and_names_that_rule(mini_kb_root):
+    under_review(mini_kb_root)
+    act(mini_kb_root, "approve", "Dr Cy Approver", coi="none")
+    upstream = mini_kb_root / "knowledge" / "rules" / "measurement" / "measurement.significant_decrease.yaml"
+    text = upstream.read_text()
+    upstream.write_text(text.replace("is significant.}", "is significant (edited).}"))
+    found = governance.statuses(knowledge_base.load(mini_kb_root), NOW)
+    assert not found[RULE].approved and found[RULE].detail["changed_dependencies"] == [
+        "rule measurement.significant_decrease"]
+    assert "rule measurement.significant_decrease changed" in found[RULE].caution

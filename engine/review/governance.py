@@ -146,13 +146,44 @@ def same_person(a: str, b: str) -> bool:
     return person(a).casefold() == person(b).casefold()
 
 
-def dependencies(kb) -> dict[str, str]:
+def _feeds(kb, rule) -> list:
+    """The rules whose conclusions or asserted facts ``rule``'s conditions match (one step)."""
+    out = []
+    for cond in rule.data.get("when", []):
+        fact = cond.get("fact")
+        code = (cond.get("where") or {}).get("code") if fact == "conclusion" else None
+        for other in kb.rules.values():
+            then = other.data.get("then", {})
+            if fact == "conclusion" and "conclude" in then:
+                if not isinstance(code, str) or then["conclude"].get("code") == code:
+                    out.append(other)
+            elif "assert" in then and then["assert"].get("type") == fact:
+                out.append(other)
+    return out
+
+
+def chained(kb, rule) -> dict[str, str]:
+    """Id -> digest of every rule ``rule`` chains on, transitively (a literal conclusion code picks
+    its rules; any other condition on conclusions conservatively picks every concluding rule)."""
+    found, todo = {}, [rule]
+    while todo:
+        for other in _feeds(kb, todo.pop()):
+            if other.id != rule.id and other.id not in found:
+                found[other.id] = other.digest
+                todo.append(other)
+    return dict(sorted(found.items()))
+
+
+def dependencies(kb, rule=None) -> dict[str, str]:
     """Digests of the knowledge, beyond a rule's own digest, that an approval binds: the adapter's
-    domain data (conservatively the whole of each table, e.g. treatment classes) and the fact-type
-    vocabulary. A change to any of them takes back every approval that recorded the old digest."""
+    domain data (conservatively the whole of each table, e.g. treatment classes), the fact-type
+    vocabulary and, given ``rule``, the rules it chains on (``chained``). A change to any of them
+    takes back every approval that recorded the old digest."""
     deps = {"knowledge/fact-types.yaml": canonical_digest(kb.fact_types)}
     for key, data in sorted(kb.domain_data.items()):
         deps[f"domain data {key}"] = canonical_digest(data)
+    if rule is not None:
+        deps.update({f"rule {rid}": digest for rid, digest in chained(kb, rule).items()})
     return deps
 
 
@@ -291,9 +322,9 @@ def _statuses_from(kb, reading: ledger.Reading, pol: dict, today: dt.date) -> di
                                     {"label": UNVERIFIED, "ledger_problem": reading.broken.message,
                                      "author": rule.author, "waiting_for": "the board to repair the review ledger"})
                 for rule_id, rule in kb.rules.items()}
-    by_rule, roster, deps = _entries_by_rule(reading.entries), Roster(kb.board), dependencies(kb)
+    by_rule, roster = _entries_by_rule(reading.entries), Roster(kb.board)
     return {rule_id: _status(rule, _fold(by_rule.get(rule_id, []), rule.author, pol["quorum"], roster), pol, today,
-                             roster, deps)
+                             roster, dependencies(kb, rule))
             for rule_id, rule in kb.rules.items()}
 
 
@@ -422,7 +453,7 @@ def decide(kb, action: str, rule_id: str, by: str, note: str | None = None, coi:
     with ledger.writing(ledger_path(kb)) as session:
         _check_time(rule_id, now, session.entries)
         track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"], roster)
-        deps = dependencies(kb)
+        deps = dependencies(kb, rule)
         status = _status(rule, track, pol, today, roster, deps)
         _check(action, rule, status, track, by, note, coi, roster)
         fields = _fields(action, rule, by, note, now)
@@ -444,7 +475,6 @@ def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = N
         _refuse("--all", "cannot submit: --by is empty; give the name of the person deciding")
     roster = Roster(kb.board)
     by = roster.check("submit", by, "--all")
-    deps = dependencies(kb)
     pol, today = policy(kb), now.date()
     outcomes, skipped = [], {}
     with ledger.writing(ledger_path(kb)) as session:
@@ -452,6 +482,7 @@ def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = N
         by_rule = _entries_by_rule(session.entries)
         for rule in kb.rules.values():
             track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"], roster)
+            deps = dependencies(kb, rule)
             status = _status(rule, track, pol, today, roster, deps)
             if status.status not in ("draft", "changes_requested", CHANGED, LAPSED):
                 skipped[rule.id] = status.detail.get("label", status.status)

@@ -256,3 +256,27 @@ def test_a_contract_case_is_not_a_bundle():
     assert api.is_fhir_bundle({"resourceType": "Bundle"})
     assert not api.is_fhir_bundle({"case_id": "x", "scans": []})
     assert not api.is_fhir_bundle([1, 2])
+
+
+def test_batch_reads_bundles_one_per_line_and_a_folder_of_them(tmp_path):
+    lines, folder = [], tmp_path / "bundles"
+    folder.mkdir()
+    for path in CASES[:3]:
+        bundle, _ = bundle_for(api.read_case(path))
+        lines.append(json.dumps(bundle))
+        (folder / f"{path.stem}.json").write_text(json.dumps(bundle), encoding="utf-8")
+    lines.append(json.dumps(us_core_bundle()))
+    jsonl = tmp_path / "bundles.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    facility = tmp_path / "facility.yaml"
+    facility.write_text("lsc_g_cm2: {lumbar_spine: 0.03, total_hip: 0.025, femoral_neck: 0.035}\n", encoding="utf-8")
+    for source in (jsonl, folder):
+        out = tmp_path / f"{source.name}.out.jsonl"
+        result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(out), "--workers", "1",
+                                          "--facility", str(facility), "--kb", str(REPO)])
+        assert result.exit_code == 0, result.output
+        docs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert len(docs) == (4 if source == jsonl else 3)
+        assert all(d["input"]["format"] == "fhir-r4" for d in docs)
+        assert all(f["paths"][k].startswith(("Bundle.", "facility.")) for d in docs for f in d["facts"]
+                   for k in f.get("paths", {}))

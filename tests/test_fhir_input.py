@@ -280,3 +280,23 @@ def test_batch_reads_bundles_one_per_line_and_a_folder_of_them(tmp_path):
         assert all(d["input"]["format"] == "fhir-r4" for d in docs)
         assert all(f["paths"][k].startswith(("Bundle.", "facility.")) for d in docs for f in d["facts"]
                    for k in f.get("paths", {}))
+
+
+def test_explain_and_validate_take_a_bundle(tmp_path):
+    case = api.read_case(REPO / "knowledge" / "cases" / "spine-up-hip-down.yaml")
+    bundle, facility = bundle_for(case)
+    path, fac = tmp_path / "b.json", tmp_path / "facility.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    fac.write_text(json.dumps(facility), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["explain", str(path), "pattern.spine_up_hip_down", "--facility", str(fac),
+                                      "--kb", str(REPO)])
+    assert result.exit_code == 0, result.output
+    assert "entry[2].resource.valueQuantity.value = 0.912" in result.stdout
+    result = CliRunner().invoke(cli, ["validate", str(path), "--kb", str(REPO)])
+    assert result.exit_code == 0, result.output
+    assert "valid FHIR Bundle (2 scans read" in result.stdout
+    bundle["entry"][2]["resource"]["valueQuantity"]["value"] = 912
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(path), "--kb", str(REPO)])
+    assert result.exit_code == 2
+    assert "Bundle.entry[2].resource.valueQuantity.value" in result.stderr + result.stdout

@@ -300,3 +300,99 @@ def test_explain_and_validate_take_a_bundle(tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(path), "--kb", str(REPO)])
     assert result.exit_code == 2
     assert "Bundle.entry[2].resource.valueQuantity.value" in result.stderr + result.stdout
+
+
+def _entries(bundle, resource_type):
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type]
+
+
+def test_a_weight_in_pounds_and_a_prescription_are_read_and_said(kb):
+    case, bundle, facility = _spine_bundle()
+    weight = next(o for o in _entries(bundle, "Observation") if o["code"]["coding"][0]["code"] == "29463-7")
+    weight["valueQuantity"] = {"value": 132, "system": fhir_units.UCUM, "code": "[lb_av]"}
+    statement = _entries(bundle, "MedicationStatement")[0]
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"] is not statement]
+    request = {"resourceType": "MedicationRequest", "id": "rx", "status": "active", "intent": "order",
+               "medicationCodeableConcept": {"text": "Alendronic acid 70 mg tablet"},
+               "subject": {"reference": "Patient/p"}, "authoredOn": "2021-05-01"}
+    bundle["entry"].append({"fullUrl": "urn:uuid:rx", "resource": request})
+    mapped = api.case_from_bundle(bundle, "b.json", kb, facility)
+    assert mapped.case["scans"][0]["weight_kg"] == 59.87419284   # 132 x 0.45359237, exactly
+    assert mapped.case["treatment"] == {"status": "current", "agent": "alendronate", "started": "2021-05-01"}
+    assert any("read from the medication's text" in n for n in mapped.notes)
+    assert any("prescription date (authoredOn)" in n for n in mapped.notes)
+
+
+def test_a_lab_in_a_unit_the_table_does_not_list_is_refused(kb):
+    _, bundle, facility = _spine_bundle()
+    pth = next(o for o in _entries(bundle, "Observation") if o["code"]["coding"][0]["code"] == "2731-8")
+    pth["valueQuantity"] = {"value": 4.5, "system": fhir_units.UCUM, "code": "pmol/L"}
+    with pytest.raises(api.CaseError) as exc:
+        api.case_from_bundle(bundle, "b.json", kb, facility)
+    assert exc.value.problems[0].field.endswith(".valueQuantity.code")
+    assert "'pmol/L'" in exc.value.problems[0].message and "pg/mL" in exc.value.problems[0].message
+
+
+def test_repeated_agreeing_results_are_read_once_and_an_unknown_code_is_listed(kb):
+    _, bundle, facility = _spine_bundle()
+    i = _bmd_entry(bundle)
+    twin = copy.deepcopy(bundle["entry"][i])
+    twin["resource"]["id"], twin["fullUrl"] = "twin", "urn:uuid:twin"
+    other = copy.deepcopy(bundle["entry"][i])
+    other["resource"]["id"], other["fullUrl"] = "other", "urn:uuid:other"
+    other["resource"]["code"] = {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]}
+    bundle["entry"] += [twin, other]
+    mapped = api.case_from_bundle(bundle, "b.json", kb, facility)
+    assert any("read once" in n for n in mapped.notes)
+    assert any("http://loinc.org|2345-7" in u and "not in the binding" in u for u in mapped.unmapped)
+
+
+def test_a_preliminary_result_is_not_read_and_a_bundle_without_dxa_is_refused(kb):
+    bundle = us_core_bundle()
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] == "Observation":
+            e["resource"]["status"] = "preliminary"
+    with pytest.raises(api.CaseError) as exc:
+        api.case_from_bundle(bundle, "b.json", kb)
+    assert "no DXA Observation the binding reads" in str(exc.value)
+
+
+def test_a_side_that_contradicts_the_code_is_bad_input(kb):
+    bundle = us_core_bundle()
+    hip = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "dxa-hip-l-armass-bmd")
+    hip["bodySite"] = {"coding": [{"system": "http://snomed.info/sct", "code": "24028007"}]}
+    with pytest.raises(api.CaseError) as exc:
+        api.case_from_bundle(bundle, "b.json", kb)
+    assert exc.value.problems[0].field.endswith(".bodySite.coding[0].code")
+
+
+def test_the_femur_code_with_a_neck_of_femur_body_site_and_a_device(kb):
+    bundle = us_core_bundle()
+    device = {"resourceType": "Device", "id": "dxa1", "manufacturer": "GE", "serialNumber": "LUNAR-7",
+              "deviceName": [{"name": "Lunar iDXA", "type": "model-name"}]}
+    bundle["entry"].append({"fullUrl": "http://example.org/fhir/Device/dxa1", "resource": device})
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] == "Observation":
+            e["resource"]["device"] = {"reference": "Device/dxa1"}
+    femur = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "dxa-femur-l-armass-bmd")
+    femur["bodySite"] = {"coding": [{"system": "http://snomed.info/sct", "code": "29627003"}]}
+    mapped = api.case_from_bundle(bundle, "b.json", kb)
+    scan = mapped.case["scans"][0]
+    assert scan["scanner"] == {"manufacturer": "GE", "model": "Lunar iDXA", "id": "LUNAR-7"}
+    assert scan["sites"]["femoral_neck"]["bmd_g_cm2"] == 0.631
+    assert any("unverified" in n and "29627003" in n for n in mapped.notes)
+
+
+def test_fhir_to_case_on_bad_input_prints_nothing_and_exits_2(tmp_path):
+    _, bundle, _ = _spine_bundle()
+    i = _bmd_entry(bundle)
+    bundle["entry"][i]["resource"]["valueQuantity"]["code"] = "kg"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["fhir", "to-case", str(path), "--kb", str(REPO)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"Bundle.entry[{i}].resource.valueQuantity.code" in result.stderr
+    case = tmp_path / "case.yaml"
+    case.write_text("case_id: x\nscans: []\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["fhir", "to-case", str(case), "--kb", str(REPO)])
+    assert result.exit_code == 2 and "not a FHIR Bundle" in result.stderr

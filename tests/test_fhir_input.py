@@ -230,6 +230,7 @@ def test_a_facility_file_keyed_by_scanner_id(tmp_path, kb, evaluator):
     path.write_text(f"scanners:\n  {scanner_id}:\n    lsc_g_cm2: {{lumbar_spine: 0.02, total_hip: 0.02}}\n", encoding="utf-8")
     mapped = api.case_from_bundle(bundle, "b.json", kb, api.read_facility(kb, str(path)))
     assert mapped.case["facility"] == {"lsc_g_cm2": {"lumbar_spine": 0.02, "total_hip": 0.02}}
+    assert mapped.paths["facility.lsc_g_cm2.total_hip"] == f"facility.scanners.{scanner_id}.lsc_g_cm2.total_hip"
     path.write_text("lsc_g_cm2: {lumbar_spine: -1}\n", encoding="utf-8")
     with pytest.raises(api.CaseError) as exc:
         api.read_facility(kb, str(path))

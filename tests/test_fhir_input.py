@@ -17,10 +17,9 @@ from fhir_bundles import bundle_for, carried
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "knowledge" / "cases").glob("*.yaml"))
-US_CORE = REPO.parent.parent / "shared" / "external" / "us-core-dxa"
-if not US_CORE.is_dir():   # a worktree sits two levels below /work; a clone one level below shared/
-    US_CORE = next((p / "shared" / "external" / "us-core-dxa" for p in REPO.parents
-                    if (p / "shared" / "external" / "us-core-dxa").is_dir()), US_CORE)
+US_CORE = REPO / "tests" / "fixtures" / "us-core-dxa"   # copies of shared/external/us-core-dxa (CC0)
+SHARED = next((p / "shared" / "external" / "us-core-dxa" for p in REPO.parents
+               if (p / "shared" / "external" / "us-core-dxa").is_dir()), None)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +39,14 @@ def us_core_bundle() -> dict:
         entries.append({"fullUrl": f"http://example.org/fhir/{resource['resourceType']}/{resource['id']}",
                         "resource": resource})
     return {"resourceType": "Bundle", "id": "us-core-dxa", "type": "collection", "entry": entries}
+
+
+@pytest.mark.skipif(SHARED is None, reason="shared/external is not beside this checkout")
+def test_the_us_core_copies_equal_the_shared_originals():
+    originals = sorted(p.name for p in SHARED.glob("*.json"))
+    assert originals == sorted(p.name for p in US_CORE.glob("*.json")) and len(originals) == 7
+    for name in originals:
+        assert (US_CORE / name).read_bytes() == (SHARED / name).read_bytes()
 
 
 def conclusions(evaluation):

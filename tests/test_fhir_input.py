@@ -67,6 +67,21 @@ def test_every_example_case_gives_the_same_conclusions_through_fhir(path, evalua
             assert where.startswith(("Bundle.", "facility.")), (fact.type, field, where)
 
 
+def test_generated_registry_cases_give_the_same_conclusions_through_fhir(evaluator):
+    """150 seeded cases of the benchmark's registry mix (benchmarks/generate.py), bounded."""
+    import random
+    import sys
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from generate import generate_case
+
+    rng = random.Random(7)
+    for i in range(150):
+        case = generate_case(rng, f"g{i}")
+        bundle, facility = bundle_for(case)
+        through_fhir = api.evaluate_bundle(evaluator, bundle, f"g{i}.json", facility)
+        assert conclusions(through_fhir) == conclusions(evaluator.evaluate(carried(case), f"g{i}")), i
+
+
 def test_a_fact_path_names_the_exact_fhir_element(evaluator):
     case = api.read_case(REPO / "knowledge" / "cases" / "spine-up-hip-down.yaml")
     bundle, facility = bundle_for(case)

@@ -16,8 +16,9 @@ class DataFile:
     key: str          # name in kb.domain_data
     path: str         # relative to the knowledge-base root, e.g. knowledge/facts/treatment-classes.yaml
     schema: str       # schemas/<schema>.schema.json
-    take: str         # the document's field holding the data
+    take: str         # the document's field holding the data ("": the whole document)
     label: str        # how `bmdkb diff` names a change to it
+    required: bool = True   # False: a knowledge base may leave it out (kb.domain_data[key] is then {})
 
 
 @runtime_checkable
@@ -41,3 +42,10 @@ class CaseAdapter(Protocol):
 
     def schema_message(self, error) -> str | None:
         """A domain wording for one jsonschema error in a case, or None for the generic one."""
+
+    # An adapter that reads FHIR also has (engine/fhir/evaluate.py asks for them by name, so an
+    # adapter without FHIR input need not define them):
+    #   case_from_bundle(bundle, file, domain_data, facility, facility_file) -> an object with
+    #       .case, .paths (case path -> FHIR path), .unmapped, .notes
+    #   fhir_binding(domain_data) -> an object with .loinc_codes and .doc, or None
+    #   facility_problems(facility, file) -> list of Problem

@@ -96,3 +96,31 @@ def key(root: Path, name: str | None) -> signing.Signer | None:
     board = yaml.safe_load((Path(root) / BOARD).read_text(encoding="utf-8"))
     mid = Roster(board).member_id(name) if name else None
     return signer(root, mid) if mid else None
+
+
+def key_file(root: Path, name: str | None) -> Path | None:
+    """The private-key file of the member ``name`` resolves to in board.yaml, or None."""
+    board = yaml.safe_load((Path(root) / BOARD).read_text(encoding="utf-8"))
+    mid = Roster(board).member_id(name) if name else None
+    if mid is None:
+        return None
+    signer(root, mid)
+    return key_path(root, mid)
+
+
+DECISIONS = ("submit", "start", "approve", "request-changes", "retire")
+
+
+def cli_args(root: Path, args) -> list:
+    """``--key FILE`` for a `review` decision's ``--by`` member (nothing for other commands or unknown names)."""
+    args = list(args)
+    if not args or args[0] not in DECISIONS or "--key" in args or "--by" not in args:
+        return []
+    path = key_file(root, args[args.index("--by") + 1])
+    return ["--key", str(path)] if path else []
+
+
+def fixed_clock(monkeypatch, when) -> None:
+    """Date writes at ``when`` (ISO text or datetime): the test-only, Python-level write clock."""
+    moment = governance.clock(dt.datetime.fromisoformat(when) if isinstance(when, str) else when)
+    monkeypatch.setattr(governance, "system_now", lambda: moment)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -78,8 +79,14 @@ def load_key(key_file):
     return signing.load_private_key(path, "--key" if key_file else f"${signing.KEY_VAR}") if path else None
 
 
+def _clock_note() -> None:
+    if os.environ.get(governance.CLOCK_VAR, "").strip():
+        click.echo(f"Note: ${governance.CLOCK_VAR} is for reading; decisions are dated by the system clock", err=True)
+
+
 def _record(kb_root, action: str, rule_id: str, by, note, key_file, coi=None, review_by=None) -> None:
     kb = _load_for_writing(kb_root)
+    _clock_note()
     _report(governance.decide(kb, action, rule_id, by, note=note, coi=coi, review_by=review_by,
                               key=load_key(key_file)))
 
@@ -100,6 +107,7 @@ def submit(rule_id, every, by, key_file, note, kb_root):
         _record(kb_root, "submit", rule_id, by, note, key_file)
         return
     kb = _load_for_writing(kb_root)
+    _clock_note()
     outcomes, skipped = governance.submit_all(kb, by, note, key=load_key(key_file))
     for repair in (outcomes[0].repairs if outcomes else []):
         click.echo(f"Note: {repair}", err=True)

@@ -235,6 +235,12 @@ def verify(path: Path, display: str = LEDGER_FILE, expect_head: str | None = Non
     if reading.ok and expect_head and expect_head not in {e["hash"] for e in reading.entries}:
         reading.broken = Problem(display, "", f"no entry has the recorded head hash {expect_head}: entries at "
                                               "the end were deleted, or the ledger was rewritten")
+    return check_anchor(reading, anchor, anchored_by)
+
+
+def check_anchor(reading: Reading, anchor: dict | None, anchored_by: str = "the anchor") -> Reading:
+    """Break ``reading`` unless its entry N has the hash ``anchor`` ({"entries": N, "head": HASH}) records."""
+    display = reading.display
     if reading.ok and anchor and anchor.get("entries"):
         n, head = anchor["entries"], anchor["head"]
         if len(reading.entries) < n:

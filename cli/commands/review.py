@@ -400,13 +400,12 @@ def verify(expect_head, release_version, manifest_file, kb_root):
         click.echo(f"{reading.display}: no entries yet")
     rosters = reading.rosters
     if epoch is None:
-        click.echo(f"signatures: none yet (no roster adopted in {rosters.display}); unsigned entries never count "
-                   "toward an approval")
+        click.echo("signatures: none yet (no roster adopted); unsigned entries never count toward an approval")
     else:
         history = f"; entries 1 to {epoch - 1} are unsigned history" if epoch > 1 else ""
         signed = (f"entries {epoch} to {n} signed and verified" if n >= epoch else "no signed entries yet")
-        click.echo(f"signatures: {signed} under the roster in force at each ({len(rosters.entries)} adopted, "
-                   f"{rosters.display}){history}")
+        adopted = f"{len(rosters.entries)} roster{'s' if len(rosters.entries) != 1 else ''} adopted"
+        click.echo(f"signatures: {signed} ({adopted}){history}")
     for line in checked:
         click.echo(line)
     for note in reading.notes():

@@ -463,7 +463,7 @@ def test_the_happy_path_keygen_roster_signed_decisions_verify_and_an_uncautioned
         block_start = text.index(f"id: {member}\n")
         at = text.index("public_key: null", block_start)
         text = text[:at] + f"public_key: {public}" + text[at + len("public_key: null"):]
-    board_file.write_text(text)
+    board_file.write_text(text.replace("\nversion: 1\n", "\nversion: 2\n"))   # content changed: version up
 
     def run(*args):
         result = runner.invoke(cli, [*args, "--kb", str(root)])

@@ -25,7 +25,8 @@ Grouped by use:
 - authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
   ``engine_lint``, ``rule_tests``, ``kbdiff`` and ``release``, ``read_contract``, ``make_release``,
   ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
-- review: the modules ``governance`` and ``ledger``;
+- review: the modules ``governance``, ``ledger``, ``rosterlog`` (adopted rosters), ``signing`` (Ed25519
+  keys and signatures) and ``release_anchor`` (the ledger head in a release manifest);
 - batch: the module ``batch`` (also as ``engine_batch``).
 """
 from __future__ import annotations
@@ -88,6 +89,9 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     # review
     "governance": ("bmdkb.engine.review.governance", None),
     "ledger": ("bmdkb.engine.review.ledger", None),
+    "rosterlog": ("bmdkb.engine.review.rosterlog", None),
+    "signing": ("bmdkb.engine.review.signing", None),
+    "release_anchor": ("bmdkb.engine.authoring.release_anchor", None),
     # batch
     "batch": ("bmdkb.engine.run.batch", None),
     "engine_batch": ("bmdkb.engine.run.batch", None),

@@ -82,7 +82,8 @@ class ServiceConfig:
     jwt_leeway_seconds: int = 60
     max_token_lifetime_seconds: int = 3600
     feedback_store: str = DEFAULT_FEEDBACK_STORE
-    facility: dict | None = None
+    facility_file: str | None = None       # the facility's LSC (``--facility``, as for `evaluate`)
+    facility: dict | None = None           # that file as read (server.build fills it)
     card_groups: tuple = DEFAULT_CARD_GROUPS
 
     @property
@@ -104,8 +105,9 @@ _SIMPLE = {  # key -> (type(s), what it must be)
     "max_token_lifetime_seconds": (int, "a positive number of seconds"),
     "feedback_store": (str, "a file path"),
     "kb": (str, "a knowledge-base root"),
+    "facility": (str, "a facility file (the case's facility block)"),
 }
-_KEYS = set(_SIMPLE) | {"issuers", "cors_origins", "fhir_servers", "cards", "facility"}
+_KEYS = set(_SIMPLE) | {"issuers", "cors_origins", "fhir_servers", "cards"}
 
 
 def _bad(name: str, where: str, message: str) -> ConfigError:
@@ -180,7 +182,9 @@ def read(path: str | None, **overrides) -> ServiceConfig:
                 value = raw[key]
                 if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
                     raise _bad(path, key, f"must be {what}")
-                values["kb_root" if key == "kb" else key] = value
+                if key in ("kb", "facility", "feedback_store"):   # paths in the file are relative to it
+                    value = str(Path(path).resolve().parent / value)
+                values[{"kb": "kb_root", "facility": "facility_file"}.get(key, key)] = value
         base = Path(path).resolve().parent
         if "issuers" in raw:
             values["issuers"] = _issuers(raw["issuers"], path, base)
@@ -191,8 +195,6 @@ def read(path: str | None, **overrides) -> ServiceConfig:
             values["fhir_servers"] = tuple(_url(u, path, "fhir_servers") for u in values["fhir_servers"])
         if "cards" in raw:
             values["card_groups"] = _groups(raw["cards"], path)
-        if "facility" in raw:
-            values["facility"] = raw["facility"]
         config = replace(config, **values)
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     return check(config, path or "<options>")

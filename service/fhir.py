@@ -63,6 +63,29 @@ def prefetch_keys(loinc_codes: list[str]) -> tuple:
     )
 
 
+def dxa_codes(binding) -> frozenset:
+    """The binding's codes of DXA results (the entries that name a skeletal site); all its codes when
+    it does not say. A patient with none of them has no DXA result to interpret: no card."""
+    entries = getattr(getattr(binding, "binding", None), "observations", None)
+    if isinstance(entries, dict):
+        sited = {code for code, entry in entries.items() if isinstance(entry, dict) and entry.get("site")}
+        if sited:
+            return frozenset(sited)
+    return frozenset(binding.loinc_codes)
+
+
+def has_dxa(bundle: dict, codes: frozenset) -> bool:
+    """Whether the Bundle holds an Observation coded (in LOINC) with one of ``codes``."""
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        if resource.get("resourceType") != "Observation" or not isinstance(resource.get("code"), dict):
+            continue
+        for coding in resource["code"].get("coding") or []:
+            if isinstance(coding, dict) and coding.get("system") == LOINC and coding.get("code") in codes:
+                return True
+    return False
+
+
 def templates(keys: tuple) -> dict:
     """The discovery document's ``prefetch``: key -> query template."""
     return {k.key: k.query for k in keys}

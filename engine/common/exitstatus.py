@@ -45,6 +45,10 @@ BY_COMMAND: dict[str, dict[int, str]] = {
                "knowledge base, no nameable root, the installed package, or a path leaving the root"},
     "review verify": {OK: "hash chain intact", FINDINGS: "the ledger fails verification (the first broken "
                       "entry is named)", BAD_INPUT: "bad knowledge-base root"},
+    "serve": {OK: "stopped (Ctrl-C or SIGTERM) after finishing the requests in flight", BAD_INPUT: "refused to "
+              "start: a bad setting, --config or --facility file, a bad knowledge base, or the service's "
+              "dependencies not installed"},
+    "feedback": {OK: "summary printed", BAD_INPUT: "no such feedback store, or not readable"},
 }
 
 

@@ -18,6 +18,9 @@ Grouped by use:
 - cases and evaluation: ``read_case``, ``parse_case``, ``adapter_for`` (the case adapter a KB
   names), ``adapter_named``, ``DEFAULT_ADAPTER``, ``Evaluator``, ``Evaluation``, the module
   ``document`` (the typed result document), ``validate`` (the `validate` command's checks);
+- FHIR: ``is_fhir_bundle``, ``case_from_bundle``, ``evaluate_bundle`` (a Bundle evaluated, facts
+  at their FHIR paths), ``fhir_binding`` (the KB's binding: ``loinc_codes``), ``read_facility``
+  (``--facility FILE``), ``fhir_output`` (``--format fhir``);
 - explanation: the module ``explainer`` (explain, check_code, short_why), ``short_why`` and
   ``words`` (a vocabulary name in words, for renderers);
 - authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
@@ -59,6 +62,12 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "Evaluation": ("bmdkb.engine.run.evaluate", "Evaluation"),
     "document": ("bmdkb.engine.run.document", None),
     "validate": ("bmdkb.engine.run.validate", "validate"),
+    # FHIR input and output
+    "is_fhir_bundle": ("bmdkb.engine.fhir.evaluate", "is_fhir_bundle"),
+    "evaluate_bundle": ("bmdkb.engine.fhir.evaluate", "evaluate_bundle"),
+    "case_from_bundle": ("bmdkb.engine.fhir.evaluate", "case_from_bundle"),
+    "fhir_binding": ("bmdkb.engine.fhir.evaluate", "fhir_binding"),
+    "read_facility": ("bmdkb.engine.fhir.evaluate", "read_facility"),
     # explanation
     "explainer": ("bmdkb.engine.explain.explainer", None),
     "short_why": ("bmdkb.engine.explain.explainer", "short_why"),

@@ -43,6 +43,12 @@ FUNCTION_IMPORTS_ALLOWED = {
         "Linux only: asks the kernel to end a worker whose parent died",
     ("bmdkb.engine.run.batch", "dask.distributed"):
         "an optional dependency, needed only for `bmdkb batch --dask`",
+    ("bmdkb.engine.adapters.dxa", "bmdkb.engine.kb.schemas"):
+        "jsonschema is imported only when a --facility file is checked",
+    ("bmdkb.engine.fhir.models", "fhir.resources.R4B"):
+        "the FHIR models take a fifth of a second to import: only when FHIR is read or written",
+    ("bmdkb.engine.fhir.models", "pydantic"):
+        "imported with the FHIR models, only when FHIR is read or written",
 }
 # cli/ commands import the part of the engine they run, and the renderer of its output, when they
 # run, so `bmdkb --help` stays fast.

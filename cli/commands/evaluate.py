@@ -12,11 +12,15 @@ from bmdkb.cli.options import kb_option, load_kb
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
 @click.option("--explain", "with_why", is_flag=True, help="Add each conclusion's short why.")
+@click.option("--facility", "facility_file", type=click.Path(dir_okay=False), default=None,
+              help="FHIR input: the facility's LSC per site (the case's facility block), optionally keyed by "
+                   "scanner id (FHIR has no home for it).")
 @click.option("--release", "release_version", metavar="VERSION", default=None,
               help="Pin to this release: refuse unless every content file matches its release manifest.")
 @kb_option
-def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
-    """Evaluate one or more patient CASES (YAML or JSON files).
+def evaluate(cases, fmt, approved_only, with_why, facility_file, release_version, kb_root):
+    """Evaluate one or more patient CASES (YAML or JSON files): contract cases or FHIR R4 Bundles,
+    told apart by content.
 
     Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
     """
@@ -26,7 +30,7 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
     kb = load_kb(kb_root)
     release.verify_release(kb, release_version)
     evaluator = Evaluator(kb)
-    evaluations = [evaluator.evaluate(read_case(path, path), path, approved_only=approved_only) for path in cases]
+    evaluations = [_evaluate_one(evaluator, kb, path, approved_only, facility_file) for path in cases]
     if fmt == "json":
         documents = [e.result for e in evaluations]
         click.echo(render.to_json(documents[0] if len(documents) == 1 else documents), nl=False)
@@ -38,5 +42,16 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
         if with_why:
             from bmdkb.engine.api import explainer
             why = lambda c, e=e: explainer.short_why(kb, e, c.code)  # noqa: E731
-        pieces.append(renderer(e.document, kb, explain=why))
+        pieces.append(renderer(e.document, kb, explain=why, input_info=e.input_info))
     click.echo("\n".join(pieces), nl=False)
+
+
+def _evaluate_one(evaluator, kb, path, approved_only, facility_file):
+    """One file: a FHIR Bundle (mapped onto the contract case) or a contract case."""
+    from bmdkb.engine.api import evaluate_bundle, is_fhir_bundle, read_case, read_facility
+
+    data = read_case(path, path)
+    if is_fhir_bundle(data):
+        facility = read_facility(kb, facility_file) if facility_file else None
+        return evaluate_bundle(evaluator, data, path, facility, approved_only, facility_file=facility_file or "--facility")
+    return evaluator.evaluate(data, path, approved_only=approved_only)

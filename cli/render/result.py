@@ -141,8 +141,17 @@ def sections(result, kb):
             yield stage, items
 
 
-def text(result, kb, audience: str = "clinician", explain=None) -> str:
-    """The result as a terminal report; ``explain(conclusion)`` adds each conclusion's short why."""
+def input_lines(input_info) -> list[str]:
+    """How a case read from another format (FHIR) was read: its notes, then what was not mapped."""
+    if not input_info:
+        return []
+    return [f"note: {n}" for n in input_info.get("notes", [])] + \
+        [f"not mapped: {u}" for u in input_info.get("unmapped", [])]
+
+
+def text(result, kb, audience: str = "clinician", explain=None, input_info=None) -> str:
+    """The result as a terminal report; ``explain(conclusion)`` adds each conclusion's short why;
+    ``input_info`` (a FHIR input's notes and unmapped codes) is listed at the end."""
     result = escaped(result, escape.text)  # every string: one piece of one line, no control codes
     if explain is not None:
         explain = (lambda why: lambda c: escape.text(why(c)))(explain)
@@ -176,11 +185,18 @@ def text(result, kb, audience: str = "clinician", explain=None) -> str:
         for line in held:
             out += textwrap.wrap(line, width=WIDTH, initial_indent="  * ", subsequent_indent=INDENT,
                                  break_long_words=False, break_on_hyphens=False)
+    lines = input_lines(input_info)
+    if lines:
+        out += ["", f"READ FROM {input_info.get('format', 'input').upper()}"]
+        for line in lines:
+            out += textwrap.wrap(escape.text(line), width=WIDTH, initial_indent="  * ", subsequent_indent=INDENT,
+                                 break_long_words=True, break_on_hyphens=False)
     return "\n".join(out) + "\n"
 
 
-def markdown(result, kb, audience: str = "clinician", explain=None) -> str:
-    """The result as Markdown; ``explain(conclusion)`` adds each conclusion's short why."""
+def markdown(result, kb, audience: str = "clinician", explain=None, input_info=None) -> str:
+    """The result as Markdown; ``explain(conclusion)`` adds each conclusion's short why;
+    ``input_info`` (a FHIR input's notes and unmapped codes) is listed at the end."""
     facts = escaped(result, escape.text).facts  # shown in a code block: only control codes matter
     result = escaped(result, escape.markdown)     # literal text: no HTML, no links, one line per field
     if explain is not None:
@@ -211,4 +227,8 @@ def markdown(result, kb, audience: str = "clinician", explain=None) -> str:
     if held:
         out += ["", "### Withheld in approved-only mode (not approved by the editorial board)", ""]
         out += [f"- {line}" for line in held]
+    lines = input_lines(input_info)
+    if lines:
+        out += ["", f"### Read from {input_info.get('format', 'input')}", ""]
+        out += [f"- {escape.markdown(line)}" for line in lines]
     return "\n".join(out) + "\n"

@@ -16,8 +16,9 @@ class DataFile:
     key: str          # name in kb.domain_data
     path: str         # relative to the knowledge-base root, e.g. knowledge/facts/treatment-classes.yaml
     schema: str       # schemas/<schema>.schema.json
-    take: str         # the document's field holding the data
+    take: str         # the document's field holding the data ("": the whole document)
     label: str        # how `bmdkb diff` names a change to it
+    required: bool = True   # False: a knowledge base may leave it out (kb.domain_data[key] is then {})
 
 
 @runtime_checkable

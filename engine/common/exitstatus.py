@@ -43,6 +43,8 @@ BY_COMMAND: dict[str, dict[int, str]] = {
              "root nor a git revision, or does not load"},
     "review": {OK: "decision recorded / report printed", BAD_INPUT: "decision refused (nothing written), bad "
                "knowledge base, no nameable root, the installed package, or a path leaving the root"},
+    "fhir to-case": {OK: "the case printed", BAD_INPUT: "not a FHIR Bundle, not valid FHIR R4, a unit not "
+                     "converted, results that disagree (the FHIR path is named; nothing is printed)"},
     "review verify": {OK: "hash chain intact", FINDINGS: "the ledger fails verification (the first broken "
                       "entry is named)", BAD_INPUT: "bad knowledge-base root"},
     "serve": {OK: "stopped (Ctrl-C or SIGTERM) after finishing the requests in flight", BAD_INPUT: "refused to "

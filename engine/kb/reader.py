@@ -163,10 +163,10 @@ def _domain_data(r: _Reader, data_files) -> dict:
     """The adapter's own knowledge files, read and validated like any other, citations recorded."""
     data = {}
     for spec in data_files:
-        doc = r.read(r.root / spec.path, spec.schema) or {}
+        doc = r.read(r.root / spec.path, spec.schema, required=spec.required) or {}
         r.cited(spec.path, "citations", doc.get("citations"), spec.path)
         r.cited(spec.path, "provenance.citations", doc.get("provenance", {}).get("citations"), spec.path)
-        data[spec.key] = doc.get(spec.take, {})
+        data[spec.key] = doc.get(spec.take, {}) if spec.take else doc   # take "": the whole document
     return data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bmdkb.engine.adapters.interface import DataFile
 from bmdkb.engine.adapters.dxa import adapter as _dxa
+from bmdkb.engine.adapters.dxa import fhir as _fhir
 
 
 class DxaAdapter:
@@ -11,7 +12,12 @@ class DxaAdapter:
 
     name = "dxa"
     data_files = (DataFile(key="treatment_classes", path="knowledge/facts/treatment-classes.yaml",
-                           schema="treatment-classes", take="classes", label="treatment classes"),)
+                           schema="treatment-classes", take="classes", label="treatment classes"),
+                  # FHIR input (engine/adapters/dxa/fhir.py): optional, a knowledge base without them reads no FHIR
+                  DataFile(key="fhir_binding", path="knowledge/fhir/binding.yaml", schema="fhir-binding",
+                           take="", label="FHIR terminology binding", required=False),
+                  DataFile(key="fhir_units", path="knowledge/fhir/units.yaml", schema="fhir-units",
+                           take="quantities", label="FHIR unit conversions", required=False))
     ratio_fields = {"change_in_lsc": ("delta_g_cm2", "lsc_g_cm2")}
 
     def validate_case(self, case, file, today):
@@ -29,6 +35,20 @@ class DxaAdapter:
     def schema_message(self, error):
         """The mg/cm2 hint for an implausible BMD; None for every other error."""
         return _dxa.schema_message(error)
+
+
+    def case_from_bundle(self, bundle, file, domain_data, facility=None, facility_file="--facility"):
+        """A FHIR R4 Bundle as a contract case, with the FHIR path of every field (fhir.Mapped)."""
+        return _fhir.case_from_bundle(bundle, file, domain_data, facility, facility_file)
+
+    def fhir_binding(self, domain_data):
+        """The FHIR terminology binding (``loinc_codes`` and lookups), or None without one."""
+        return _fhir.binding(domain_data)
+
+    def facility_problems(self, facility, file):
+        """The problems of a facility file (the case's facility block, optionally per scanner id)."""
+        from bmdkb.engine.kb import schemas  # jsonschema, only when a facility file is given
+        return schemas.problems("facility", facility, file)
 
 
 ADAPTER = DxaAdapter()

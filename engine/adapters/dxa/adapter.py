@@ -304,6 +304,9 @@ SITE_NAMES = {"lumbar_spine": "Lumbar spine", "total_hip": "Total hip", "femoral
 def summary_lines(result_facts: list[dict]) -> list[str]:
     """The most recent interval's per-site changes in the case's own units, for renderers."""
     lines = []
+    scans = [f for f in result_facts if f["type"] == "scan"]
+    if len(scans) == 1:
+        lines.append(f"One scan only ({scans[0].get('date')}): a change needs two scans, so no change can be judged")
     for fact in result_facts:
         if fact["type"] == "interval" and fact.get("recency") == 0:
             lines.append(f"Most recent interval: {fact['from_date']} to {fact['to_date']} ({fact['months']} months)")

@@ -15,6 +15,7 @@ status, time, which prefetch keys were sent or fetched), never a patient.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -86,6 +87,17 @@ class Service:
         """Close the outgoing HTTP client."""
         if self.http is not None:
             await self.http.aclose()
+
+    def warm_up(self) -> None:
+        """Read a small Bundle of every resource type the service asks for, once at start, so the
+        FHIR models are loaded before the first clinician waits for them (its errors are expected)."""
+        entries = [{"resource": {"resourceType": t, "id": "warm-up"}} for t in
+                   ("Patient", "Observation", "MedicationRequest", "MedicationStatement", "Condition", "Device")]
+        try:
+            api.case_from_bundle({"resourceType": "Bundle", "type": "collection", "entry": entries}, "warm-up",
+                                 self.kb)
+        except api.BmdkbError:
+            pass
 
     async def fetch(self, url: str, limit: int) -> bytes:
         """The bytes at ``url`` (a key set), at most ``limit``."""
@@ -311,6 +323,7 @@ def create_app(service: Service) -> Starlette:
         log.error("%s %s failed: %s", request.method, request.url.path[:80], _where(exc))
         return error(500, "the service failed on this request; the failure is logged (no patient data)")
 
+    @contextlib.asynccontextmanager
     async def lifespan(app):
         await service.start()
         try:

@@ -242,11 +242,11 @@ async def gather(keys: tuple, patient_id: str, prefetch: dict, server: str | Non
             continue
         if key.needed:
             if server is None:
-                raise Unavailable(f"{key.label} were not prefetched and the request names no fhirServer")
+                raise Unavailable(f"{key.label}: not prefetched, and the request names no fhirServer")
             if not can_fetch:
-                raise Unavailable(f"{key.label} were not prefetched and the fhirServer is not one this "
-                                  "service may call")
-            raise Unavailable(f"{key.label} were not prefetched and could not be fetched: {failures[key.key]}")
+                raise Unavailable(f"{key.label}: not prefetched, and the fhirServer is not one this service "
+                                  "may call")
+            raise Unavailable(f"{key.label}: not prefetched, and could not be fetched: {failures[key.key]}")
         gathered.missing.append(key.key)
 
     resources, seen = [], set()

@@ -32,6 +32,8 @@ def setup_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    for chatty in ("httpx", "httpcore"):   # they log every URL fetched, and a FHIR query names the patient
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def build(config, root):
@@ -41,6 +43,7 @@ def build(config, root):
     if config.facility_file is not None:
         config = replace(config, facility=api.read_facility(kb, config.facility_file))
     service = Service(config, kb, api.Evaluator(kb))
+    service.warm_up()
     return create_app(service), service
 
 

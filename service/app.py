@@ -248,6 +248,7 @@ def create_app(service: Service) -> Starlette:
         _service(request)
         await service.authenticate(request)
         hook = check_hook_request(await read_json(request, service.config.max_request_bytes))
+        checked = time.perf_counter()
         try:
             gathered = await fhir.gather(service.keys, hook["patientId"], hook["prefetch"], hook["fhirServer"],
                                          hook["token"], service.client)
@@ -256,6 +257,7 @@ def create_app(service: Service) -> Starlette:
         except fhir.WrongPatient as exc:
             raise Refusal(400, str(exc)) from None
         base = service.base(request)
+        gathered_at = evaluated = time.perf_counter()
         if not fhir.has_dxa(gathered.bundle, service.dxa_codes):
             issued, infos = [], []
         else:
@@ -266,16 +268,24 @@ def create_app(service: Service) -> Starlette:
                                                  facility=service.config.facility,
                                                  approved_only=service.config.approved_only)
             except api.CaseError as exc:
+                evaluated = time.perf_counter()
                 card, info = cards.problem_card(service.kb, base, str(exc), service.config.mode)
                 issued, infos = [card], [info]
             else:
+                evaluated = time.perf_counter()
                 issued, infos = service.renderer.render(evaluation, base, notes)
         service.store.note_cards(infos)
+        answer = JSONResponse({"cards": issued})
+        done = time.perf_counter()
+        # Server-Timing (W3C): where the service's time went, for the benchmark and for operators
+        answer.headers["Server-Timing"] = ", ".join(f"{name};dur={ms * 1000:.2f}" for name, ms in (
+            ("check", checked - started), ("gather", gathered_at - checked), ("evaluate", evaluated - gathered_at),
+            ("cards", done - evaluated), ("total", done - started)))
         log.info("hook %s hookInstance=%s cards=%d prefetched=%s fetched=%s missing=%s %.1f ms", HOOK,
                  hook["hookInstance"][:64], len(issued), ",".join(gathered.prefetched) or "-",
                  ",".join(gathered.fetched) or "-", ",".join(gathered.missing) or "-",
-                 (time.perf_counter() - started) * 1000)
-        return JSONResponse({"cards": issued})
+                 (done - started) * 1000)
+        return answer
 
     async def feedback(request: Request):
         _service(request)

@@ -36,6 +36,7 @@ from bmdkb.service.pages import passage_id
 SUMMARY_LIMIT = 139          # CDS Hooks: summary "<140 characters"
 CARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "bmdkb:cds-hooks:card")
 NOT_APPROVED = " (not yet approved)"
+MAX_CACHED = 4096            # conclusions' Markdown kept (see CardRenderer._conclusion)
 OVERRIDE_REASONS = (
     ("already-addressed", "Already addressed"),
     ("not-applicable", "Does not apply to this patient"),
@@ -95,6 +96,7 @@ class CardRenderer:
         self.mode = mode
         self.titles = {s["kind"]: s["title"] for s in kb.stages}
         self.adapter = adapter_for(kb)
+        self._done: dict = {}
 
     # ------------------------------------------------------------------ pieces of the detail
     def _citation(self, citation, base: str) -> str:
@@ -103,6 +105,17 @@ class CardRenderer:
                 f"  > — *{escape.markdown(citation.section)}* ([read the passage]({url}))")
 
     def _conclusion(self, c, base: str) -> list[str]:
+        # A conclusion's Markdown depends on nothing of the patient but its recorded details, so it
+        # is made once per rule, caution, details and address (bounded: the cache is cleared when full).
+        key = (c.code, c.rule.id, c.support, c.caution, c.statement, tuple(c.details), base)
+        found = self._done.get(key)
+        if found is None:
+            if len(self._done) >= MAX_CACHED:
+                self._done.clear()
+            found = self._done[key] = self._conclusion_lines(c, base)
+        return found
+
+    def _conclusion_lines(self, c, base: str) -> list[str]:
         title = escape.markdown(self.kb.rules[c.rule.id].title)
         qualifier = f" ({c.support})" if c.support == "supported" else ""
         caution = f" — *Caution: {escape.markdown(c.caution)}*" if c.caution else ""

@@ -6,6 +6,7 @@ request it lets in without a token.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from dataclasses import replace
@@ -44,6 +45,8 @@ def build(config, root):
         config = replace(config, facility=api.read_facility(kb, config.facility_file))
     service = Service(config, kb, api.Evaluator(kb))
     service.warm_up()
+    gc.collect()
+    gc.freeze()   # the knowledge base and compiled rules live as long as the process: keep them out of GC scans
     return create_app(service), service
 
 

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
+from bmdkb.cli.render import escape
 from bmdkb.engine import api
 from bmdkb.service import auth, cards, fhir, pages
 from bmdkb.service.config import card_groups
@@ -108,7 +109,7 @@ class Service:
         return {"services": [{
             "hook": HOOK,
             "id": self.id,
-            "title": f"DXA interpretation ({self.kb.meta['title']})",
+            "title": self.kb.meta["title"],
             "description": ("Interprets a patient's serial DXA results (lumbar spine, total hip, femoral neck): "
                             "the pattern of change, possible explanations, checks, treatment considerations and "
                             "follow-up, each citing its source passage."
@@ -282,7 +283,7 @@ def create_app(service: Service) -> Starlette:
             ("check", checked - started), ("gather", gathered_at - checked), ("evaluate", evaluated - gathered_at),
             ("cards", done - evaluated), ("total", done - started)))
         log.info("hook %s hookInstance=%s cards=%d prefetched=%s fetched=%s missing=%s %.1f ms", HOOK,
-                 hook["hookInstance"][:64], len(issued), ",".join(gathered.prefetched) or "-",
+                 escape.text(hook["hookInstance"][:64]), len(issued), ",".join(gathered.prefetched) or "-",
                  ",".join(gathered.fetched) or "-", ",".join(gathered.missing) or "-",
                  (done - started) * 1000)
         return answer
@@ -322,7 +323,8 @@ def create_app(service: Service) -> Starlette:
         return JSONResponse({"overrideReasons": cards.override_reasons(f"{service.base(request)}/override-reasons")})
 
     async def refused(request: Request, exc: Refusal):
-        log.info("%s %s refused %d: %s", request.method, request.url.path[:80], exc.status, exc.message[:200])
+        log.info("%s %s refused %d: %s", request.method, escape.text(request.url.path[:80]), exc.status,
+                 escape.text(exc.message[:200]))
         return error(exc.status, exc.message)
 
     async def http_error(request: Request, exc: HTTPException):
@@ -330,7 +332,7 @@ def create_app(service: Service) -> Starlette:
         return error(exc.status_code, message)
 
     async def failed(request: Request, exc: Exception):
-        log.error("%s %s failed: %s", request.method, request.url.path[:80], _where(exc))
+        log.error("%s %s failed: %s", request.method, escape.text(request.url.path[:80]), _where(exc))
         return error(500, "the service failed on this request; the failure is logged (no patient data)")
 
     @contextlib.asynccontextmanager

@@ -68,6 +68,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "case_from_bundle": ("bmdkb.engine.fhir.evaluate", "case_from_bundle"),
     "fhir_binding": ("bmdkb.engine.fhir.evaluate", "fhir_binding"),
     "read_facility": ("bmdkb.engine.fhir.evaluate", "read_facility"),
+    "fhir_output": ("bmdkb.engine.fhir.output", "fhir_output"),
     # explanation
     "explainer": ("bmdkb.engine.explain.explainer", None),
     "short_why": ("bmdkb.engine.explain.explainer", "short_why"),

@@ -12,7 +12,7 @@ from bmdkb.engine.kb.model import KnowledgeBase
 def test_kb_yaml_names_the_adapter_the_engine_uses(kb, evaluator):
     assert kb.meta["adapter"] == "dxa"
     assert evaluator.adapter is adapters.named("dxa") is adapters.for_kb(kb)
-    assert set(kb.domain_data) == {spec.key for spec in evaluator.adapter.data_files} == {"treatment_classes"}
+    assert set(kb.domain_data) == {spec.key for spec in evaluator.adapter.data_files} == {"treatment_classes", "fhir_binding", "fhir_units"}
     assert kb.domain_data["treatment_classes"]["denosumab"] == "rankl_inhibitor"
 
 

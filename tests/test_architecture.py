@@ -62,7 +62,7 @@ FUNCTION_IMPORTS_ALLOWED = {
 # cli/ commands import the part of the engine they run, and the renderer of its output, when they
 # run, so `bmdkb --help` stays fast.
 CLI_LAZY_OK = {API, "bmdkb.cli.render.diff", "bmdkb.cli.render.result", "bmdkb.cli.render.explanation",
-               "bmdkb.cli.render.ruletests", *SERVICE_ENTRIES}
+               "bmdkb.cli.render.ruletests", "bmdkb.cli.render.prov", *SERVICE_ENTRIES}
 
 
 @dataclass(frozen=True)

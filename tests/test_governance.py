@@ -113,6 +113,7 @@ def test_an_approval_records_who_what_when_content_declaration_and_review_by(min
         "review_by": "2027-03-01",
         "dependencies": governance.dependencies(knowledge_base.load(mini_kb_root), rule)}
     assert set(entry["dependencies"]) == {"knowledge/fact-types.yaml", "domain data treatment_classes",
+                                          "domain data fhir_binding", "domain data fhir_units",
                                           "rule measurement.significant_decrease", "rule measurement.significant_increase"}
     st = status(mini_kb_root)
     assert (st.status, st.approved, st.caution) == ("approved", True, None)

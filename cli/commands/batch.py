@@ -20,9 +20,12 @@ from bmdkb.cli.render import escape
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
               help="Run on the Dask cluster whose scheduler is at ADDRESS instead of local processes.")
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
+@click.option("--facility", "facility_file", type=click.Path(dir_okay=False), default=None,
+              help="FHIR input: the facility's LSC per site, optionally keyed by scanner id.")
 @kb_option
-def batch(input_path, output, workers, resume, dask_address, approved_only, kb_root):
-    """Evaluate every case in INPUT: a JSON Lines file (one case per line) or a folder of case files.
+def batch(input_path, output, workers, resume, dask_address, approved_only, facility_file, kb_root):
+    """Evaluate every case in INPUT: a JSON Lines file (one case per line) or a folder of case files;
+    a case may be a FHIR R4 Bundle (one per line, or one per file).
 
     OUTPUT gets one line per case, in input order: the result document `evaluate --format json`
     gives, or an error line {"case_index", "case_id", "source", "error": {"kind", "message",
@@ -34,6 +37,10 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
     from bmdkb.engine.api import engine_batch   # lazy: start-up time
 
     kb = load_kb(kb_root)
+    facility = None
+    if facility_file:
+        from bmdkb.engine.api import read_facility
+        facility = read_facility(kb, facility_file)
     bar = None
     progress = None
     if sys.stderr.isatty():
@@ -43,7 +50,8 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
         progress = bar.update
     try:
         summary = engine_batch.run(kb, input_path, output, workers=workers, resume=resume,
-                                   approved_only=approved_only, dask_address=dask_address, progress=progress)
+                                   approved_only=approved_only, dask_address=dask_address, progress=progress,
+                                   facility=facility, facility_file=facility_file or "--facility")
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
                    err=True)

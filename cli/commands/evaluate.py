@@ -9,7 +9,7 @@ from bmdkb.cli.options import kb_option, load_kb
 
 @click.command(epilog=exitstatus.epilog("evaluate"))
 @click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "fhir", "prov"]), default="text", show_default=True)
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
 @click.option("--explain", "with_why", is_flag=True, help="Add each conclusion's short why.")
 @click.option("--facility", "facility_file", type=click.Path(dir_okay=False), default=None,
@@ -31,8 +31,20 @@ def evaluate(cases, fmt, approved_only, with_why, facility_file, release_version
     release.verify_release(kb, release_version)
     evaluator = Evaluator(kb)
     evaluations = [_evaluate_one(evaluator, kb, path, approved_only, facility_file) for path in cases]
-    if fmt == "json":
-        documents = [e.result for e in evaluations]
+    if fmt == "prov":
+        from bmdkb.cli.render import prov
+        titles = {sid: s.meta.get("title", sid) for sid, s in kb.sources.items()}
+        texts = [prov.to_json(e.result, e.file, titles) for e in evaluations]
+        # one PROV-JSON document per case; several cases: a JSON array of them, as --format json does
+        click.echo(texts[0] if len(texts) == 1 else "[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]\n",
+                   nl=False)
+        return
+    if fmt in ("json", "fhir"):
+        if fmt == "fhir":
+            from bmdkb.engine.api import fhir_output
+            documents = [fhir_output(e, kb) for e in evaluations]
+        else:
+            documents = [e.result for e in evaluations]
         click.echo(render.to_json(documents[0] if len(documents) == 1 else documents), nl=False)
         return
     renderer = render.markdown if fmt == "markdown" else render.text

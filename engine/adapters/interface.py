@@ -42,3 +42,10 @@ class CaseAdapter(Protocol):
 
     def schema_message(self, error) -> str | None:
         """A domain wording for one jsonschema error in a case, or None for the generic one."""
+
+    # An adapter that reads FHIR also has (engine/fhir/evaluate.py asks for them by name, so an
+    # adapter without FHIR input need not define them):
+    #   case_from_bundle(bundle, file, domain_data, facility, facility_file) -> an object with
+    #       .case, .paths (case path -> FHIR path), .unmapped, .notes
+    #   fhir_binding(domain_data) -> an object with .loinc_codes and .doc, or None
+    #   facility_problems(facility, file) -> list of Problem

@@ -21,6 +21,25 @@ class Tracer:
         """The case as read from its file."""
         return self.index.ev.case
 
+    def lookup(self, path: str):
+        """(found, value) at an input path: in the case, or for a case read from another document
+        (a FHIR Bundle: ``Bundle.entry[3].resource.valueQuantity.value``) in that document."""
+        source = getattr(self.index.ev, "source", None)
+        if source is not None and path.startswith(f"{source.get('resourceType')}."):
+            return lookup({source["resourceType"]: source}, path)
+        return lookup(self.case, path)
+
+    def _case_path(self, path: str) -> str:
+        """The case path a source path was read into (the inverse of the evaluation's input_paths)."""
+        paths = getattr(self.index.ev, "input_paths", None)
+        if not paths:
+            return path
+        if not hasattr(self, "_inverse"):
+            self._inverse = {}
+            for case_path, source_path in paths.items():
+                self._inverse.setdefault(source_path, case_path)
+        return self._inverse.get(path, path)
+
     def settling_paths(self, fact, field: str, hints: dict | None = None) -> list[str]:
         """Input paths that would settle an unrecorded ``field`` of ``fact`` (or of a fact not present,
         whose key fields are in ``hints``)."""
@@ -56,6 +75,7 @@ class Tracer:
                 continue
             seen.add(current.id)
             for path in current.paths.values():
+                path = self._case_path(path)   # positions in the case (scans[i]), not in a Bundle
                 for index in re.findall(r"\[(\d+)\]", path):
                     if index not in found:
                         found.append(index)
@@ -82,7 +102,7 @@ class Tracer:
         field it has a path for; else the input paths that would have recorded it."""
         def entry(field):
             value, path = fact.fields[field], fact.paths[field]
-            found, given = lookup(self.case, path)
+            found, given = self.lookup(path)
             # a value read from the input, such as a class from an agent, may differ from the given one
             return InputEntry(field, path, True, value=given if found else value, fact_value=value,
                               differs=found and given != value, unit=self.vocab.unit(fact.type, field))

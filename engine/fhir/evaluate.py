@@ -3,7 +3,7 @@ knowledge base's case adapter (the adapter knows the domain; this module does no
 evaluate it so that every input fact names the FHIR element it came from."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bmdkb.engine import adapters
 from bmdkb.engine.common.errors import CaseError, Problem
@@ -58,6 +58,17 @@ def case_from_bundle(bundle: dict, file: str, kb, facility: dict | None = None, 
     FHIR path), ``.unmapped`` (what was not read, and why) and ``.notes``. CaseError (exit 2),
     each problem at its FHIR path, when the Bundle cannot be read."""
     return _adapter(kb).case_from_bundle(bundle, file, kb.domain_data, facility, facility_file)
+
+
+def validate_bundle(kb, bundle: dict, file: str, today, facility: dict | None = None):
+    """Check a Bundle as evaluate would read it (valid FHIR R4, units converted, the mapped case
+    valid); CaseError with the FHIR paths when it is not. Returns the mapped case."""
+    mapped = case_from_bundle(bundle, file, kb, facility)
+    try:
+        adapters.for_kb(kb).validate_case(mapped.case, file, today)
+    except CaseError as exc:
+        raise CaseError([replace(p, field=mapped.paths.get(p.field, p.field)) for p in exc.problems]) from None
+    return mapped
 
 
 def input_info(mapped) -> dict:

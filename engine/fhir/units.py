@@ -51,7 +51,9 @@ def convert(quantity: dict, target: str, table: dict) -> Converted:
     rule = accepted[code]
     factor = Decimal(rule["factor"])
     exact = _exact(value) * factor
-    note = rule.get("note")
-    if note is None and factor != 1:
-        note = f"{value} {code} converted to {exact.normalize():f} {spec['unit']} ({rule['source']})"
-    return Converted(exact, code, note)
+    said = []
+    if factor != 1:
+        said.append(f"{value} {code} converted to {exact.normalize():f} {spec['unit']} ({rule['source']})")
+    if rule.get("note"):
+        said.append(rule["note"])
+    return Converted(exact, code, "; ".join(said) or None)

@@ -61,6 +61,7 @@ from bmdkb.engine.review import ledger
 from bmdkb.engine.run.cases import parse_case, read_case
 from bmdkb.engine.common.errors import BmdkbError, CaseError, Problem
 from bmdkb.engine.common.limits import MAX_FILE_BYTES
+from bmdkb.engine.fhir.evaluate import evaluate_bundle, is_fhir_bundle
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 CHUNK = 64              # cases per task: large enough to amortise the hand-off, small enough to keep order cheap
@@ -93,6 +94,8 @@ class Settings:
     now: dt.datetime      # governance clock: rule statuses
     today: dt.date        # for "date in the future" checks, as `evaluate` uses it
     approved_only: bool = False
+    facility: dict | None = None      # FHIR input: the --facility file's content, and its name
+    facility_file: str = "--facility"
 
 
 # ---------------------------------------------------------------- input
@@ -173,6 +176,11 @@ def evaluate_item(evaluator, item: Item, settings: Settings) -> tuple[str, tuple
     case_id = None
     try:
         case = _parse(item)
+        if is_fhir_bundle(case):   # a FHIR Bundle: mapped onto the case, facts at their FHIR paths
+            case_id = case.get("id") if isinstance(case.get("id"), str) else None
+            result = evaluate_bundle(evaluator, case, item.source, settings.facility, settings.approved_only,
+                                     today=settings.today, facility_file=settings.facility_file).result
+            return _dumps(result), _result_info(result, evaluator.kb.headline_kind)
         if isinstance(case, dict) and isinstance(case.get("case_id"), str):
             case_id = case["case_id"]
         result = evaluator.evaluate(case, item.source, approved_only=settings.approved_only,
@@ -331,6 +339,8 @@ def run_record(kb, settings: Settings, input_name: str) -> dict:
         "knowledge_base": identity(kb, RESULT_KEYS),
         "ledger_head": ledger.read(governance.ledger_path(kb)).head,
         "mode": _mode(settings),
+        # FHIR input: the --facility file decides each case's LSC, so a resumed run must use the same
+        **({"facility": json.dumps(settings.facility, sort_keys=True)} if settings.facility else {}),
     }
 
 
@@ -423,6 +433,9 @@ def _check_record(output: Path, record: dict, kb, done: int, any_result: bool) -
                                  "--resume to start over")) from None
     _check_same_run(output, path.name, written.get("mode"), written.get("knowledge_base", {}).get("digest"),
                     kb, record["mode"])
+    if written.get("facility") != record.get("facility"):
+        raise BatchError(Problem(str(output), path.name, "was written with another --facility file (or none); "
+                                 "run without --resume to start over"))
     if written.get("ledger_head") != record["ledger_head"]:
         raise BatchError(Problem(str(output), path.name, "was written when the review ledger ended at "
                                  f"{written.get('ledger_head')}, not at {record['ledger_head']}: rule statuses "
@@ -505,7 +518,8 @@ class _Ordered:
 
 def run(kb, input_path, output, *, workers: int | None = None, resume: bool = False, approved_only: bool = False,
         dask_address: str | None = None, progress=None, input_display: str | None = None,
-        chunk_size: int = CHUNK, now: dt.datetime | None = None, today: dt.date | None = None) -> dict:
+        chunk_size: int = CHUNK, now: dt.datetime | None = None, today: dt.date | None = None,
+        facility: dict | None = None, facility_file: str = "--facility") -> dict:
     """Evaluate every case of ``input_path`` into ``output``; return the summary (also written next to it).
 
     ``progress(n)`` is called with the number of cases done after each chunk.
@@ -515,7 +529,7 @@ def run(kb, input_path, output, *, workers: int | None = None, resume: bool = Fa
     if not input_path.exists():
         raise BatchError(Problem(display, "", "no such file or folder"))
     check_paths(input_path, output, display)
-    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only)
+    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only, facility, facility_file)
     record = run_record(kb, settings, display)
     summary = Summary(headline=kb.headline_kind)
     done = 0

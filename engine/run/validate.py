@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bmdkb.engine import adapters
 from bmdkb.engine.run.cases import read_case
+from bmdkb.engine.fhir.evaluate import is_fhir_bundle, validate_bundle
 from bmdkb.engine.common.errors import BmdkbError
 
 
@@ -44,7 +45,13 @@ def validate(load, cases, say) -> Validation:
     adapter = adapters.for_kb(kb)  # the knowledge base's adapter; the default one when it did not load
     for path in cases:
         try:
-            adapter.validate_case(read_case(path, path), path, dt.date.today())
+            data = read_case(path, path)
+            if is_fhir_bundle(data) and kb is not None:   # a FHIR Bundle: checked as evaluate reads it
+                mapped = validate_bundle(kb, data, path, dt.date.today())
+                say(f"{path}: valid FHIR Bundle ({len(mapped.case['scans'])} scan{'' if len(mapped.case['scans']) == 1 else 's'} read, "
+                    f"{len(mapped.unmapped)} resources or codes not mapped)")
+                continue
+            adapter.validate_case(data, path, dt.date.today())
             say(f"{path}: valid")
         except BmdkbError as exc:
             found.problems.extend(exc.problems)

@@ -172,9 +172,11 @@ def case_from_bundle(bundle: dict, file: str, domain_data, facility: dict | None
         case["labs"] = labs
     if r.problems:
         raise CaseError(r.problems)
-    lsc = _facility(facility, scans, facility_file, r)
+    lsc, where = _facility(facility, scans, facility_file, r)
     if lsc:
         case["facility"] = {"lsc_g_cm2": lsc}
+        for site in lsc:   # the facility file's own field, named from its top as "facility"
+            paths[f"facility.lsc_g_cm2.{site}"] = f"facility.{where}lsc_g_cm2.{site}"
     else:
         r.note("no facility LSC given (--facility FILE): significance of a change cannot be judged")
     for what in sorted(r.unverified):
@@ -573,20 +575,20 @@ def _findings(r: _Reading, paths: dict) -> dict:
 # ------------------------------------------------------------------ facility
 
 def _facility(facility: dict | None, scans: list, file: str, r: _Reading) -> dict:
-    """The LSC per site for this case: the facility file's own ``lsc_g_cm2``, or the entry of
-    ``scanners`` for the latest scan's scanner id (its ``lsc_g_cm2`` as the default)."""
+    """(LSC per site, where in the facility file) for this case: the file's own ``lsc_g_cm2``, or
+    the entry of ``scanners`` for the latest scan's scanner id (``lsc_g_cm2`` as the default)."""
     if not facility:
-        return {}
+        return {}, ""
     scanners = facility.get("scanners") or {}
     latest = (scans[-1].get("scanner") or {}).get("id")
     if latest is not None and latest in scanners:
         r.note(f"facility LSC of scanner {latest} ({file}: scanners.{latest}.lsc_g_cm2), the latest scan's")
-        return dict(scanners[latest]["lsc_g_cm2"])
+        return dict(scanners[latest]["lsc_g_cm2"]), f"scanners.{latest}."
     if scanners and "lsc_g_cm2" in facility:
         r.note(f"scanner {latest!r} is not among the facility file's scanners: its default lsc_g_cm2 is used")
     elif scanners:
         r.note(f"scanner {latest!r} is not among the facility file's scanners ({', '.join(sorted(scanners))}): no LSC")
-    return dict(facility.get("lsc_g_cm2") or {})
+    return dict(facility.get("lsc_g_cm2") or {}), ""
 
 
 # ------------------------------------------------------------------ not read

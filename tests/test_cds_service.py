@@ -23,6 +23,7 @@ from conftest import CASES, REPO
 PATIENT = "p-7731"          # patient data the log must never show
 SECRET_TOKEN = "opaque-fhir-token-4f1c"
 CASE = yaml.safe_load((CASES / "spine-up-hip-down.yaml").read_text())
+RELEASE = yaml.safe_load((REPO / "knowledge" / "kb.yaml").read_text())["release"]
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_EC_KEY = ec.generate_private_key(ec.SECP384R1())
 
@@ -126,7 +127,7 @@ def test_prefetch_present_gives_one_card_per_clinical_question_with_cited_passag
     for card in cards:
         assert len(card["summary"]) < 140 and card["summary"].endswith("(not yet approved)")
         assert card["indicator"] in ("info", "warning")
-        assert card["source"]["label"] == "bmdkb-discordant-bmd release 1.1.0"
+        assert card["source"]["label"] == f"bmdkb-discordant-bmd release {RELEASE}"
         assert card["source"]["url"] == server.url("/sources/discordant-bmd-article")
         assert {r["code"] for r in card["overrideReasons"]} >= {"already-addressed", "not-applicable"}
         assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", card["uuid"])
@@ -199,6 +200,15 @@ def test_the_spec_request_example_is_understood(server):
     extension = spec_example("25-request-with-extension.json")   # no patientId in its context
     answer = server.call(extension)
     assert answer.status_code == 400 and "context.patientId" in answer.json()["error"]["message"]
+
+
+def test_fields_the_service_does_not_use_are_let_be(server):
+    body = hook_body(full_prefetch())
+    body["version"] = "3.0.0"   # ready for CDS Hooks 3.0's additions: an unknown field is no error
+    body["extension"] = spec_example("25-request-with-extension.json")["extension"]
+    body["context"]["encounterId"] = "89284"
+    answer = server.call(body)
+    assert answer.status_code == 200 and len(answer.json()["cards"]) == 5
 
 
 # ------------------------------------------------------------------- prefetch present, partial, absent
@@ -390,7 +400,7 @@ def test_feedback_is_stored_append_only_without_patient_data_and_summarised(serv
         "accepted": 1, "overridden": 2, "override_reasons": {"(no reason given)": 1, "d7ecf885": 1},
         "comments_given": 1, "releases": []}
     text = runner.invoke(cli, ["feedback", str(store)]).stdout
-    assert "interpretation: 1 outcomes, 0 accepted, 1 overridden (releases 1.1.0)" in text
+    assert f"interpretation: 1 outcomes, 0 accepted, 1 overridden (releases {RELEASE})" in text
     missing = runner.invoke(cli, ["feedback", str(workdir / "nope.jsonl")])
     assert missing.exit_code == 2 and "no such feedback store" in missing.stderr
 

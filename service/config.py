@@ -197,7 +197,7 @@ def read(path: str | None, **overrides) -> ServiceConfig:
             values["card_groups"] = _groups(raw["cards"], path)
         config = replace(config, **values)
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    return check(config, path or "<options>")
+    return check(config, path or "bmdkb serve")
 
 
 def check(config: ServiceConfig, name: str) -> ServiceConfig:

@@ -6,6 +6,7 @@ request it lets in without a token.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import sys
@@ -24,6 +25,19 @@ UNSIGNED_BANNER = (
     "gets answers and can post feedback. For local development only: never in production.",
     "*" * 78,
 )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a stop by SIGINT or SIGTERM (after the graceful shutdown) ends the
+    command with exit status 0: uvicorn re-raises the signal afterwards, which would end `bmdkb
+    serve` as killed by it (or, for Ctrl-C, as click's "Aborted!")."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        """uvicorn's signal handling, without the signal raised again at the end."""
+        with super().capture_signals():
+            yield
+            self._captured_signals = []
 
 
 def setup_logging() -> None:
@@ -61,5 +75,6 @@ def run(config, root) -> None:
     if config.allow_unsigned:
         for line in UNSIGNED_BANNER:
             log.warning(line)
-    uvicorn.run(app, host=config.host, port=config.port, log_config=None, access_log=False, server_header=False,
-                proxy_headers=False, lifespan="on", timeout_graceful_shutdown=5)
+    _Server(uvicorn.Config(app, host=config.host, port=config.port, log_config=None, access_log=False,
+                           server_header=False, proxy_headers=False, lifespan="on",
+                           timeout_graceful_shutdown=5)).run()

@@ -544,6 +544,7 @@ def test_allow_unsigned_accepts_a_request_without_jwt_and_says_so_loudly(workdir
         assert process.call(hook_body(full_prefetch()), jwt_token="not-a-jwt").status_code == 401
     finally:
         process.close()
+    assert process.process.returncode == 0   # SIGTERM: requests in flight finished, a clean stop
 
 
 @pytest.mark.parametrize("config, says", [

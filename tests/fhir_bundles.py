@@ -26,13 +26,17 @@ FINDINGS = {"vertebral_compression_fracture": "42942008", "aortic_calcification"
 
 def carried(case: dict) -> dict:
     """The case with what the default binding has no FHIR home for removed (risk, adherence,
-    P1NP, hip positioning, localised hip disease, a "mean" hip side); the facility stays (it
-    comes from --facility)."""
+    P1NP, hip positioning, localised hip disease, a "mean" hip side, a treatment without a named
+    agent or with agent "other"); the facility stays (it comes from --facility)."""
     case = copy.deepcopy(case)
     case.pop("risk", None)
     case.get("treatment", {}).pop("adherence", None)
     if case.get("treatment", {}).get("status") == "naive":
         case["treatment"] = {"status": "naive"}
+    elif case.get("treatment", {}).get("agent") in (None, "other"):
+        # a medication resource names its drug: "on some treatment, agent not recorded" and the
+        # contract's "other" (an osteoporosis agent outside the list) have no FHIR home
+        case.pop("treatment", None)
     case.get("labs", {}).pop("p1np_ug_l", None)
     for name in ("hip_positioning_issue", "localized_hip_disease"):
         case.get("findings", {}).pop(name, None)

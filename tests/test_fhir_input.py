@@ -17,10 +17,9 @@ from fhir_bundles import bundle_for, carried
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "knowledge" / "cases").glob("*.yaml"))
-US_CORE = REPO.parent.parent / "shared" / "external" / "us-core-dxa"
-if not US_CORE.is_dir():   # a worktree sits two levels below /work; a clone one level below shared/
-    US_CORE = next((p / "shared" / "external" / "us-core-dxa" for p in REPO.parents
-                    if (p / "shared" / "external" / "us-core-dxa").is_dir()), US_CORE)
+US_CORE = REPO / "tests" / "fixtures" / "us-core-dxa"   # copies of shared/external/us-core-dxa (CC0)
+SHARED = next((p / "shared" / "external" / "us-core-dxa" for p in REPO.parents
+               if (p / "shared" / "external" / "us-core-dxa").is_dir()), None)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +41,14 @@ def us_core_bundle() -> dict:
     return {"resourceType": "Bundle", "id": "us-core-dxa", "type": "collection", "entry": entries}
 
 
+@pytest.mark.skipif(SHARED is None, reason="shared/external is not beside this checkout")
+def test_the_us_core_copies_equal_the_shared_originals():
+    originals = sorted(p.name for p in SHARED.glob("*.json"))
+    assert originals == sorted(p.name for p in US_CORE.glob("*.json")) and len(originals) == 7
+    for name in originals:
+        assert (US_CORE / name).read_bytes() == (SHARED / name).read_bytes()
+
+
 def conclusions(evaluation):
     return [(c["code"], c.get("support"), c["statement"]) for c in evaluation.result["conclusions"]]
 
@@ -58,6 +65,21 @@ def test_every_example_case_gives_the_same_conclusions_through_fhir(path, evalua
     for fact in through_fhir.facts:
         for field, where in fact.paths.items():
             assert where.startswith(("Bundle.", "facility.")), (fact.type, field, where)
+
+
+def test_generated_registry_cases_give_the_same_conclusions_through_fhir(evaluator):
+    """150 seeded cases of the benchmark's registry mix (benchmarks/generate.py), bounded."""
+    import random
+    import sys
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from generate import generate_case
+
+    rng = random.Random(7)
+    for i in range(150):
+        case = generate_case(rng, f"g{i}")
+        bundle, facility = bundle_for(case)
+        through_fhir = api.evaluate_bundle(evaluator, bundle, f"g{i}.json", facility)
+        assert conclusions(through_fhir) == conclusions(evaluator.evaluate(carried(case), f"g{i}")), i
 
 
 def test_a_fact_path_names_the_exact_fhir_element(evaluator):

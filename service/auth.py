@@ -120,10 +120,10 @@ class Verifier:
         """The verified claims of ``token`` for a call of ``audience``; AuthError when it fails."""
         now = time.time() if now is None else now
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            unchecked = jwt.decode_complete(token, options={"verify_signature": False})   # one parse for both
         except jwt.PyJWTError:
             raise AuthError("the bearer token is not a JWT") from None
+        header, unverified = unchecked["header"], unchecked["payload"]
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise AuthError(f"the token is signed with {str(alg)[:20]!r}; only ES384 and RS384 are accepted")

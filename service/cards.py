@@ -96,7 +96,9 @@ class CardRenderer:
         self.mode = mode
         self.titles = {s["kind"]: s["title"] for s in kb.stages}
         self.adapter = adapter_for(kb)
+        self.headline = kb.headline_kind
         self._done: dict = {}
+        self._sources: dict = {}
 
     # ------------------------------------------------------------------ pieces of the detail
     def _citation(self, citation, base: str) -> str:
@@ -128,6 +130,12 @@ class CardRenderer:
         return out
 
     def _source_line(self, source_id: str) -> str:
+        line = self._sources.get(source_id)
+        if line is None:
+            line = self._sources[source_id] = self._source_words(source_id)
+        return line
+
+    def _source_words(self, source_id: str) -> str:
         meta = self.kb.sources[source_id].meta
         return (f"Knowledge base {escape.markdown(self.kb.meta['name'])} release {escape.markdown(self.kb.release)}, "
                 f"citing “{escape.markdown(meta['title'])}”, {escape.markdown(meta['publisher'])}, "
@@ -153,7 +161,7 @@ class CardRenderer:
         if cautioned:
             detail += [f"> **Caution:** {len(cautioned)} of {len(conclusions)} conclusions on this card rest on "
                        "content the editorial board has not yet approved. Use them with care.", ""]
-        if any(c.kind == self.kb.headline_kind for c in conclusions):
+        if any(c.kind == self.headline for c in conclusions):
             detail += self._measurements(result)
         for kind in group.stages:
             items = [c for c in conclusions if c.kind == kind]
@@ -166,10 +174,11 @@ class CardRenderer:
                        "on this question rest on content the editorial board has not approved; "
                        f"{'they are' if len(withheld) != 1 else 'it is'} counted here, not shown.", ""]
         detail += [f"*{note}*" for note in notes] + ([""] if notes else [])
-        cited = []
+        cited, seen = [], set()
         for c in conclusions:
             for citation in c.citations:
-                if (citation.source, citation.quote) not in [(x.source, x.quote) for x in cited]:
+                if (citation.source, citation.quote) not in seen:
+                    seen.add((citation.source, citation.quote))
                     cited.append(citation)
         sources = list(dict.fromkeys(c.source for c in cited)) or list(self.kb.sources)[:1]
         detail += [self._source_line(s) for s in sources]

@@ -9,6 +9,7 @@ Content-Security-Policy that allows no script and no remote content.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ _STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:46em;margin:2em aut
           "header{border-bottom:1px solid #ccc;margin-bottom:1em}.meta{color:#555;font-size:90%}")
 
 
+@functools.lru_cache(maxsize=4096)   # the knowledge base cites a few hundred passages at most
 def passage_id(quote: str) -> str:
     """The name of a cited passage in a link: the first 16 hex digits of its quote's SHA-256."""
     return hashlib.sha256(quote.encode("utf-8")).hexdigest()[:16]

@@ -215,7 +215,7 @@ def main(argv=None):
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    per_level = max(1000, args.requests // len(LEVELS))
+    per_level = max(1000, -(-args.requests // len(LEVELS)))   # rounded up: at least --requests in all
     before = in_process(500)
     body = request_body()
     with tempfile.TemporaryDirectory() as folder:

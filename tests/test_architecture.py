@@ -3,6 +3,9 @@
 - durable_rules is imported by one module, engine/run/runtime.py;
 - the generic engine imports no case adapter (it asks engine/adapters for one by name);
 - cli/ reaches the engine only through engine/api.py;
+- service/ (the CDS Hooks service, a front end beside cli/) reaches the engine only through
+  engine/api.py too, and cli/ only for the one escaping module; the engine imports neither front
+  end; cli/ starts the service through its entry modules only (`serve`, `feedback`), lazily;
 - no two modules import each other, directly or round a loop (function-level imports count);
 - an import inside a function is there for a reason given in FUNCTION_IMPORTS_ALLOWED.
 
@@ -19,11 +22,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 # The installed package maps these folders under `bmdkb` (pyproject.toml).
-PACKAGES = {"engine": "bmdkb.engine", "cli": "bmdkb.cli"}
+PACKAGES = {"engine": "bmdkb.engine", "cli": "bmdkb.cli", "service": "bmdkb.service"}
 DURABLE = ("durable", "durable_rules", "durable_rules_engine")
 RUNTIME = "bmdkb.engine.run.runtime"
 API = "bmdkb.engine.api"
 ADAPTERS = "bmdkb.engine.adapters"
+SERVICE = "bmdkb.service"
+# What cli/ may import of the service (its commands `serve` and `feedback`): the entry modules.
+SERVICE_ENTRIES = {f"{SERVICE}.config", f"{SERVICE}.server", f"{SERVICE}.feedback"}
+SERVICE_COMMANDS = {"bmdkb.cli.commands.serve", "bmdkb.cli.commands.feedback"}
+# What the service may import of cli/: escaping per output format has one home.
+SERVICE_MAY_USE_OF_CLI = {"bmdkb.cli.render.escape"}
 # What engine/adapters itself is allowed to be imported for: the registry and the interface.
 ADAPTER_SEAM = {ADAPTERS, f"{ADAPTERS}.interface"}
 
@@ -53,7 +62,7 @@ FUNCTION_IMPORTS_ALLOWED = {
 # cli/ commands import the part of the engine they run, and the renderer of its output, when they
 # run, so `bmdkb --help` stays fast.
 CLI_LAZY_OK = {API, "bmdkb.cli.render.diff", "bmdkb.cli.render.result", "bmdkb.cli.render.explanation",
-               "bmdkb.cli.render.ruletests", "bmdkb.cli.render.prov"}
+               "bmdkb.cli.render.ruletests", "bmdkb.cli.render.prov", *SERVICE_ENTRIES}
 
 
 @dataclass(frozen=True)
@@ -143,8 +152,23 @@ def adapter_leaks(imports) -> list[Import]:
 
 
 def cli_reaching_past_api(imports) -> list[Import]:
+    """cli/ importing anything of bmdkb but cli/ and engine/api.py (the service's commands: its
+    entry modules, inside the command function)."""
     return [i for i in imports if i.importer.startswith("bmdkb.cli") and i.imported.startswith("bmdkb.")
-            and not i.imported.startswith("bmdkb.cli") and i.imported != API]
+            and not i.imported.startswith("bmdkb.cli") and i.imported != API
+            and not (i.importer in SERVICE_COMMANDS and i.imported in SERVICE_ENTRIES and i.in_function)]
+
+
+def service_reaching_past_api(imports) -> list[Import]:
+    """service/ importing anything of bmdkb but service/, engine/api.py and the escaping module."""
+    return [i for i in imports if i.importer.startswith(SERVICE) and i.imported.startswith("bmdkb.")
+            and not i.imported.startswith(SERVICE) and i.imported != API and i.imported not in SERVICE_MAY_USE_OF_CLI]
+
+
+def engine_importing_front_ends(imports) -> list[Import]:
+    """The engine importing cli/ or service/ (data flows one way: the front ends use the engine)."""
+    return [i for i in imports if i.importer.startswith("bmdkb.engine")
+            and (i.imported.startswith("bmdkb.cli") or i.imported.startswith(SERVICE))]
 
 
 def cycles(imports) -> list[list[str]]:
@@ -210,6 +234,17 @@ def test_cli_uses_only_the_public_api():
     assert not past, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in past)
 
 
+def test_the_service_uses_only_the_public_api():
+    past = service_reaching_past_api(IMPORTS)
+    assert not past, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in past)
+    assert any(i.importer.startswith(SERVICE) and i.imported == API for i in IMPORTS)
+
+
+def test_the_engine_imports_no_front_end():
+    found = engine_importing_front_ends(IMPORTS)
+    assert not found, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in found)
+
+
 def test_no_import_cycles():
     assert cycles(IMPORTS) == []
 
@@ -264,6 +299,18 @@ def _with(*extra: tuple[str, str, bool]) -> list[Import]:
      ("bmdkb.engine.authoring.manifest", "bmdkb.engine.authoring.release", False)),
     (lambda imps: not unexplained_function_imports(imps),
      ("bmdkb.engine.run.evaluate", "bmdkb.engine.run.results", True)),
+    (lambda imps: not service_reaching_past_api(imps),
+     ("bmdkb.service.cards", "bmdkb.engine.run.document", False)),
+    (lambda imps: not service_reaching_past_api(imps),
+     ("bmdkb.service.app", "bmdkb.cli.options", False)),
+    (lambda imps: not engine_importing_front_ends(imps),
+     ("bmdkb.engine.run.evaluate", "bmdkb.service.cards", True)),
+    (lambda imps: not cli_reaching_past_api(imps),
+     ("bmdkb.cli.commands.serve", "bmdkb.service.app", True)),
+    (lambda imps: not cli_reaching_past_api(imps),
+     ("bmdkb.cli.commands.evaluate", "bmdkb.service.server", True)),
+    (lambda imps: not cli_reaching_past_api(imps),
+     ("bmdkb.cli.commands.serve", "bmdkb.service.server", False)),
 ])
 def test_each_check_fails_on_a_deliberate_violation(check, violation):
     assert check(IMPORTS)
@@ -279,6 +326,8 @@ def test_the_readme_layout_and_docs_architecture_name_every_package():
     packages = sorted(p.parent.relative_to(REPO).as_posix() for top in ("engine", "cli")
                       for p in (REPO / top).glob("*/__init__.py"))
     assert {"engine/kb", "engine/run", "engine/adapters", "cli/commands"} <= set(packages)
+    assert "service/" in layout, "README layout does not name service/"
+    assert "`service/" in architecture, "docs/architecture.md does not name service/"
     for package in packages:
         top, name = package.split("/")
         assert f"  {name}/" in layout or f"{top}/{name}/" in layout, f"README layout does not name {package}"

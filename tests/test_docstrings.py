@@ -1,4 +1,4 @@
-"""Every public definition of bmdkb.engine and bmdkb.cli has a docstring.
+"""Every public definition of bmdkb.engine, bmdkb.cli and bmdkb.service has a docstring.
 
 Public: a module-level function or class, or a method of a public class, whose name does not
 start with an underscore. No file is exempt.
@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine", "cli")
+PACKAGES = ("engine", "cli", "service")
 
 
 def public_definitions(path: Path):

@@ -61,7 +61,7 @@ def test_a_failing_rule_test_stays_failing_when_the_pipe_breaks(akb, monkeypatch
 
 def test_every_command_documents_its_exit_statuses(runner):
     for command in (["evaluate"], ["validate"], ["explain"], ["batch"], ["lint"], ["test"], ["release"], ["diff"],
-                    ["review"], ["review", "verify"]):
+                    ["review"], ["review", "verify"], ["serve"], ["feedback"]):
         text = runner.invoke(cli, [*command, "--help"]).output
         assert "Exit status:" in text and "  1 a defect of bmdkb" in text, command
     assert "  3 findings at or above --fail-on" in runner.invoke(cli, ["lint", "--help"]).output

@@ -6,11 +6,13 @@ from bmdkb.cli.commands.batch import batch
 from bmdkb.cli.commands.diff import diff
 from bmdkb.cli.commands.evaluate import evaluate
 from bmdkb.cli.commands.explain import explain
+from bmdkb.cli.commands.feedback import feedback
 from bmdkb.cli.commands.fhir import fhir
 from bmdkb.cli.commands.lint import lint
 from bmdkb.cli.commands.release import release
 from bmdkb.cli.commands.review import review
+from bmdkb.cli.commands.serve import serve
 from bmdkb.cli.commands.test import test_command
 from bmdkb.cli.commands.validate import validate
 
-COMMANDS = (evaluate, validate, review, explain, lint, test_command, release, diff, batch, fhir)
+COMMANDS = (evaluate, validate, review, explain, lint, test_command, release, diff, batch, fhir, serve, feedback)

@@ -22,7 +22,9 @@ Grouped by use:
 - authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
   ``engine_lint``, ``rule_tests``, ``kbdiff`` and ``release``, ``read_contract``, ``make_release``,
   ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
-- review: the modules ``governance`` and ``ledger``;
+- review: the modules ``governance`` and ``ledger``, and ``Roster`` (the board's members);
+- the board's web page: ``board_app`` (the ASGI application), ``BoardConfig``, the modules
+  ``board_sessions`` (sign-in codes) and ``board_decisions`` (the write checks decisions make);
 - batch: the module ``batch`` (also as ``engine_batch``).
 """
 from __future__ import annotations
@@ -78,6 +80,12 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     # review
     "governance": ("bmdkb.engine.review.governance", None),
     "ledger": ("bmdkb.engine.review.ledger", None),
+    # the board's web page
+    "board_app": ("bmdkb.engine.board.app", "create_app"),
+    "BoardConfig": ("bmdkb.engine.board.config", "BoardConfig"),
+    "board_sessions": ("bmdkb.engine.board.sessions", None),
+    "board_decisions": ("bmdkb.engine.board.decisions", None),
+    "Roster": ("bmdkb.engine.review.roster", "Roster"),
     # batch
     "batch": ("bmdkb.engine.run.batch", None),
     "engine_batch": ("bmdkb.engine.run.batch", None),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import threading
 import urllib.error
 import urllib.parse
@@ -22,6 +23,9 @@ import pytest
 
 import board_harness as h
 
+if not h.have_chromium() and os.environ.get("CI"):
+    pytest.fail(f"Chromium is not installed at {h.CHROMIUM}, and CI must run the board's browser tests "
+                "(.ci/run installs it with apt-get)", pytrace=False)
 if not h.have_chromium():
     pytest.skip(f"Chromium is not installed at {h.CHROMIUM} (apt-get install chromium; .ci/run installs it)",
                 allow_module_level=True)

@@ -22,9 +22,11 @@ Grouped by use:
 - authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
   ``engine_lint``, ``rule_tests``, ``kbdiff`` and ``release``, ``read_contract``, ``make_release``,
   ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
-- review: the modules ``governance`` and ``ledger``, and ``Roster`` (the board's members);
+- review: the modules ``governance``, ``ledger``, ``rosterlog`` (adopted rosters), ``signing`` (Ed25519
+  keys and signatures) and ``release_anchor`` (the ledger head in a release manifest);
 - the board's web page: ``board_app`` (the ASGI application), ``BoardConfig``, the modules
-  ``board_sessions`` (sign-in codes) and ``board_decisions`` (the write checks decisions make);
+  ``board_sessions`` (sign-in codes) and ``board_decisions`` (the write checks decisions make), and
+  ``Roster`` (the board's members);
 - batch: the module ``batch`` (also as ``engine_batch``).
 """
 from __future__ import annotations
@@ -80,6 +82,9 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     # review
     "governance": ("bmdkb.engine.review.governance", None),
     "ledger": ("bmdkb.engine.review.ledger", None),
+    "rosterlog": ("bmdkb.engine.review.rosterlog", None),
+    "signing": ("bmdkb.engine.review.signing", None),
+    "release_anchor": ("bmdkb.engine.authoring.release_anchor", None),
     # the board's web page
     "board_app": ("bmdkb.engine.board.app", "create_app"),
     "BoardConfig": ("bmdkb.engine.board.config", "BoardConfig"),

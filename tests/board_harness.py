@@ -62,23 +62,46 @@ def _git(root: Path, *args) -> None:
                     "-c", "commit.gpgsign=false", *args], check=True, capture_output=True, timeout=60)
 
 
+def key_file(root: Path, member: str) -> Path:
+    """The private key of ``member`` for the knowledge base at ``root``: next to it, never inside."""
+    return root.parent / "keys" / f"{member}.key"
+
+
+def _enrol(root: Path) -> None:
+    """Give every member a signing key (public key in board.yaml) and make the content team a
+    reviewer too, then have the editor adopt that roster, as `bmdkb review adopt-roster` does."""
+    from bmdkb.engine.review import signing
+
+    board = root / "knowledge" / "board.yaml"
+    text = board.read_text(encoding="utf-8")
+    text = text.replace("    name: bmdkb clinical content team\n    roles: [author]",
+                        "    name: bmdkb clinical content team\n    roles: [author, reviewer]")
+    (root.parent / "keys").mkdir(exist_ok=True)
+    for member in ("content-team", "lena-ortiz", "sam-okafor", "priya-nair"):
+        key = signing.generate()
+        signing.write_private_key(key, key_file(root, member), root)
+        block = text.index(f"  - id: {member}\n")
+        end = text.index("public_key:", block)
+        line_end = text.index("\n", end)
+        text = text[:end] + f"public_key: {signing.public_text(key.public_key())}" + text[line_end:]
+    board.write_text(text, encoding="utf-8")
+    run("review", "adopt-roster", "--key", str(key_file(root, "priya-nair")), root=root)
+
+
 def make_kb(base: Path) -> Path:
-    """A copy of the shipped knowledge base with a git history: the content team is also a
-    reviewer (so an approval of its own rule is refused as self-approval, not for want of a
-    role), SELF is under review, CHANGED was approved and its parameter then changed."""
+    """A copy of the shipped knowledge base with a git history and signing keys for every member
+    (kept next to it in keys/): the content team is also a reviewer (so an approval of its own rule
+    is refused as self-approval, not for want of a role), SELF is under review, CHANGED was
+    approved and its parameter then changed."""
     root = base / "board-kb"
     root.mkdir(parents=True)
     for folder in ("knowledge", "provenance"):
         shutil.copytree(REPO / folder, root / folder)
-    board = root / "knowledge" / "board.yaml"
-    text = board.read_text(encoding="utf-8")
-    board.write_text(text.replace("    name: bmdkb clinical content team\n    roles: [author]",
-                                  "    name: bmdkb clinical content team\n    roles: [author, reviewer]"),
-                     encoding="utf-8")
     _git(root, "init", "-q")
-    run("review", "start", SELF, "--by", "Dr Lena Ortiz", root=root)
-    run("review", "start", CHANGED, "--by", "Dr Sam Okafor", root=root)
-    run("review", "approve", CHANGED, "--by", "Dr Sam Okafor", "--coi", "none", root=root)
+    _enrol(root)
+    run("review", "start", SELF, "--key", str(key_file(root, "lena-ortiz")), root=root)
+    run("review", "start", CHANGED, "--key", str(key_file(root, "sam-okafor")), root=root)
+    run("review", "approve", CHANGED, "--coi", "none", "--key", str(key_file(root, "sam-okafor")), root=root)
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "approved content")
     params = root / "knowledge" / "facts" / "parameters.yaml"
@@ -97,7 +120,10 @@ def free_port() -> int:
 class Server:
     """A `bmdkb board` process on 127.0.0.1, its sign-in links read from the file it writes."""
 
-    def __init__(self, root: Path, work: Path, *extra: str):
+    def __init__(self, root: Path, work: Path, *extra: str, keys: bool = True):
+        if keys:
+            extra = (*extra, *[a for m in ("content-team", "lena-ortiz", "sam-okafor", "priya-nair")
+                               if key_file(root, m).exists() for a in ("--key", str(key_file(root, m)))])
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.links_file = work / f"links-{self.port}.txt"

@@ -7,6 +7,7 @@ import json
 from bmdkb.cli.main import cli
 from bmdkb.engine.kb import schemas
 
+import keyring
 from conftest import DEMO_CASE
 
 PATTERN = "pattern.spine_up_hip_down"
@@ -14,9 +15,10 @@ MEASUREMENTS = ("measurement.significant_increase", "measurement.significant_dec
 
 
 def approve(runner, root, rule_id):
+    keyring.ensure(root)
     for args in (["submit", rule_id, "--by", "Test Author"], ["start", rule_id, "--by", "Dr Bo Reviewer"],
                  ["approve", rule_id, "--by", "Dr Cy Approver", "--coi", "none"]):
-        result = runner.invoke(cli, ["review", *args, "--kb", str(root)])
+        result = runner.invoke(cli, ["review", *args, *keyring.cli_args(root, args), "--kb", str(root)])
         assert result.exit_code == 0, result.output
 
 

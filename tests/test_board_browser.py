@@ -117,6 +117,9 @@ def test_a_member_approves_on_the_page_and_evaluate_drops_the_caution(server, ro
 
     last = json.loads(ledger_bytes(root).splitlines()[-1])
     assert (last["action"], last["rule"], last["by"], last["coi"]) == ("approve", h.APPROVED, "Dr Lena Ortiz", "none")
+    assert last["signer"] == "lena-ortiz" and last["signature"].startswith("ed25519:")   # signed with her key
+    verify = h.run("review", "verify", root=root)
+    assert "intact" in verify.stdout
     assert "caution" not in conclusion(root, h.APPROVED)   # another process sees the approval
     page.goto(server.url + "/")
     expect(page.locator(f"#approved a[href='/rules/{h.APPROVED}']")).to_be_visible()
@@ -131,8 +134,8 @@ def test_a_self_approval_is_refused_with_the_command_lines_message(server, root,
     refusal = page.locator("#refusal")
     expect(refusal).to_contain_text("authors cannot approve their own rules")
     assert ledger_bytes(root) == before
-    cli = h.run("review", "approve", h.SELF, "--by", "bmdkb clinical content team", "--coi", "none", root=root,
-                check=False)
+    cli = h.run("review", "approve", h.SELF, "--coi", "none", "--key", str(h.key_file(root, "content-team")),
+                root=root, check=False)
     assert cli.returncode == 2 and ledger_bytes(root) == before
     cli_message = cli.stderr.strip().splitlines()[-1].removeprefix("Error: ")
     assert f"Refused: {cli_message}" in refusal.inner_text()
@@ -225,7 +228,7 @@ def test_a_missing_declaration_is_refused_with_the_command_lines_message(server,
                          {"action": "approve", "coi": "  ", "csrf_token": token, "digest": digest},
                          {"Cookie": cookie, "Origin": server.url})
     assert status == 422 and ledger_bytes(root) == before
-    cli = h.run("review", "approve", h.SELF, "--by", "Dr Sam Okafor", root=root, check=False)
+    cli = h.run("review", "approve", h.SELF, "--key", str(h.key_file(root, "sam-okafor")), root=root, check=False)
     assert cli.returncode == 2 and ledger_bytes(root) == before
     message = cli.stderr.strip().splitlines()[-1].removeprefix("Error: ")
     assert "conflict-of-interest declaration" in message
@@ -320,3 +323,29 @@ def test_every_page_has_no_serious_accessibility_violation(server, playwright, t
         context.close()
     serious = {name: [(v["id"], v["help"], len(v["nodes"])) for v in vs] for name, vs in found.items() if vs}
     assert serious == {}
+
+
+def test_a_member_whose_key_the_board_does_not_hold_cannot_decide(root, work):
+    """A board started without the member's key shows the rules but refuses the decision, with the
+    message the command line gives without --key."""
+    server = h.Server(root, work, keys=False)
+    try:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(server.links["sam-okafor"]).query)["code"][0]
+        signin = urllib.request.Request(server.url + "/signin", data=urllib.parse.urlencode({"code": code}).encode(),
+                                        headers={"Origin": server.url})
+        assert "Signed in as" in opener.open(signin, timeout=30).read().decode()
+        page = opener.open(f"{server.url}/rules/{h.SELF}", timeout=30).read().decode()
+        assert "This board holds no signing key of yours" in page
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        before = ledger_bytes(root)
+        post = urllib.request.Request(f"{server.url}/rules/{h.SELF}/decide", headers={"Origin": server.url},
+                                      data=urllib.parse.urlencode({"action": "approve", "coi": "none",
+                                                                   "csrf_token": token}).encode())
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(post, timeout=30)
+        body = refused.value.read().decode()
+        assert refused.value.code == 422 and "a decision is signed by the member who makes it" in body
+        assert ledger_bytes(root) == before
+    finally:
+        server.stop()

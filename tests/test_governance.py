@@ -9,12 +9,13 @@ from bmdkb.engine.review import governance
 
 from bmdkb.engine.kb import knowledge_base
 
-from bmdkb.engine.review import ledger
+from bmdkb.engine.review import ledger, rosterlog, signing
 from bmdkb.engine.run.evaluate import Evaluator
 from bmdkb.engine.review.governance import CHANGED, LAPSED, PENDING, ReviewError
 from bmdkb.engine.review.ledger import LedgerError
 from bmdkb.engine.common.yamlio import load_file
 
+import keyring
 from conftest import DEMO_CASE
 
 NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -34,7 +35,9 @@ SETUPS = {
 
 
 def act(root, action, by, rule=RULE, now=NOW, **kw):
-    return governance.decide(knowledge_base.load(root), action, rule, by, now=now, **kw)
+    """Decide as ``by`` would: signed with that member's key, under the adopted roster."""
+    keyring.ensure(root)
+    return governance.decide(knowledge_base.load(root), action, rule, by, now=now, key=keyring.key(root, by), **kw)
 
 
 def setup(root, state, rule=RULE):
@@ -107,11 +110,14 @@ def test_an_approval_records_who_what_when_content_declaration_and_review_by(min
     setup(mini_kb_root, "under_review")
     entry = act(mini_kb_root, "approve", CY, coi="Speaker fees from a DXA vendor", note="Reads well.").entry
     rule = knowledge_base.load(mini_kb_root).rules[RULE]
-    assert {k: v for k, v in entry.items() if k not in ("prev_hash", "hash")} == {
+    assert {k: v for k, v in entry.items() if k not in ("prev_hash", "hash", "signature")} == {
         "seq": 3, "time": "2026-03-01T09:00:00Z", "action": "approve", "rule": RULE, "rule_version": 1,
         "rule_digest": rule.digest, "by": CY, "note": "Reads well.", "coi": "Speaker fees from a DXA vendor",
         "review_by": "2027-03-01",
-        "dependencies": governance.dependencies(knowledge_base.load(mini_kb_root), rule)}
+        "dependencies": governance.dependencies(knowledge_base.load(mini_kb_root), rule),
+        "signer": "cy", "roster": rosterlog.digest(knowledge_base.load(mini_kb_root).board)}
+    assert signing.valid(keyring.key(mini_kb_root, CY).public, signing.payload("ledger-entry", entry),
+                         entry["signature"])
     assert set(entry["dependencies"]) == {"knowledge/fact-types.yaml", "domain data treatment_classes",
                                           "rule measurement.significant_decrease", "rule measurement.significant_increase"}
     st = status(mini_kb_root)
@@ -342,8 +348,8 @@ def test_the_clock_comes_from_bmdkb_now_when_not_given(mini_kb_root, monkeypatch
 
 def test_submit_all_submits_what_can_be_submitted(mini_kb_root):
     setup(mini_kb_root, "approved")
-    outcomes, skipped = governance.submit_all(knowledge_base.load(mini_kb_root), "bmdkb clinical content team",
-                                              now=NOW)
+    outcomes, skipped = governance.submit_all(knowledge_base.load(mini_kb_root), AUTHOR, now=NOW,
+                                              key=keyring.key(mini_kb_root, AUTHOR))
     assert [o.entry["rule"] for o in outcomes] == ["measurement.significant_decrease",
                                                    "measurement.significant_increase", "check.fall_risk.considered"]
     assert skipped == {RULE: "approved"}
@@ -419,7 +425,8 @@ def test_the_dashboard_lists_waiting_changed_lapsing_and_lapsed(mini_kb_root):
     decrease = next(r for r in board["rules"] if r["id"] == "measurement.significant_decrease")
     assert (decrease["since"], decrease["days_in_status"]) == ("2026-03-01T09:00:00Z", 346)
     assert board["ledger"] == {"file": "provenance/review-ledger.jsonl", "entries": 7, "verified": True,
-                               "problem": None, "head": ledger.read(ledger_file(mini_kb_root)).head, "notes": []}
+                               "problem": None, "head": ledger.read(ledger_file(mini_kb_root)).head, "notes": [],
+                               "signed_from": 1}
 
     later = governance.dashboard(knowledge_base.load(mini_kb_root), dt.datetime(2027, 3, 2, tzinfo=dt.timezone.utc))
     assert later["lapsed"] == ["measurement.significant_increase"] and later["lapsing"] == []

@@ -122,17 +122,24 @@ def test_release_refuses_content_changed_without_a_version_bump_and_writes_nothi
     assert {p: (shipped_kb_copy / p).read_bytes() for p in before} == before
 
 
-def test_cli_release_prints_the_changelog_entry(shipped_kb_copy, runner):
-    # The release date comes from the project's injectable clock ($BMDKB_NOW), never the wall
-    # clock, so the expected text is fixed (a run across midnight cannot disagree with itself).
+def test_cli_release_prints_the_changelog_entry(shipped_kb_copy, runner, monkeypatch):
+    # The release date comes from the system clock, injected here at the Python level so the
+    # expected text is fixed; $BMDKB_NOW is for reading and never dates a release.
+    import keyring
+
+    keyring.fixed_clock(monkeypatch, "2027-03-01T23:30:00-05:00")   # 04:30 UTC on 2 March
     result = runner.invoke(cli, ["release", "1.0.0", "--kb", str(shipped_kb_copy), "--note", "First release."],
-                           env={"BMDKB_NOW": "2027-03-01T23:30:00-05:00"})  # 04:30 UTC on 2 March
+                           env={"BMDKB_NOW": "2099-01-01"})
     assert result.exit_code == 0, result.output
     kb = knowledge_base.load(shipped_kb_copy)
     assert result.output.startswith("## 1.0.0 (2027-03-02)\n\nFirst release.\n\n")
-    assert release.read_manifest(shipped_kb_copy)["date"] == "2027-03-02"
+    manifest = release.read_manifest(shipped_kb_copy)
+    assert manifest["date"] == "2027-03-02"
     assert result.output.endswith(f"wrote knowledge/release-manifest.yaml ({len(kb.files)} files, {len(kb.rules)} rules) "
-                                  f"and knowledge/CHANGELOG.md; digest {kb.digest}\n")
+                                  f"and knowledge/CHANGELOG.md; digest {kb.digest}\n"
+                                  f"anchored the review ledger at entry 57 ({manifest['ledger']['head']}); unsigned "
+                                  "(no roster adopted yet)\n")
+    assert "knowledge/board.yaml" in manifest["files"]   # the roster is content a release binds
 
 
 # ---------------------------------------------------------------- pinned evaluation

@@ -63,8 +63,15 @@ def test_json_keeps_the_value_exactly(runner, tmp_path):
 
 
 def test_review_output_shows_names_and_notes_inertly(runner, mini_kb_root):
+    import keyring
+    import yaml
+
+    board = yaml.safe_load((mini_kb_root / keyring.BOARD).read_text())
+    board["members"].append({"id": "ansi", "name": "A\x1b[31m", "roles": ["author"]})   # a name holding a control code
+    keyring.write_board(mini_kb_root, board)
+    keyring.ensure(mini_kb_root)
     result = runner.invoke(cli, ["review", "submit", "pattern.spine_up_hip_down", "--by", "A\x1b[31m",
-                                 "--kb", str(mini_kb_root)])
+                                 "--key", str(keyring.key_file(mini_kb_root, "ansi")), "--kb", str(mini_kb_root)])
     assert result.exit_code == 0, result.output
     assert_no_control_codes(result.stdout)
     log = runner.invoke(cli, ["review", "log", "--kb", str(mini_kb_root)]).stdout

@@ -15,6 +15,7 @@ from bmdkb.engine.review import governance
 from bmdkb.engine.kb import knowledge_base
 from bmdkb.engine.review import ledger
 
+import keyring
 from conftest import DEMO_CASE
 
 RULE = "pattern.spine_up_hip_down"
@@ -23,10 +24,16 @@ MARCH_1 = "2026-03-01T09:00:00Z"
 
 
 @pytest.fixture
-def review(runner, mini_kb_root):
-    """Run `bmdkb review ARGS` against the mini knowledge base at a given time."""
+def review(runner, mini_kb_root, monkeypatch):
+    """Run `bmdkb review ARGS` against the mini knowledge base at a given time (writes dated by the
+    test-only write clock, reads by $BMDKB_NOW), a decision signed with its --by member's key."""
     def run(*args, now=MARCH_1, root=None):
-        return runner.invoke(cli, ["review", *args, "--kb", str(root or mini_kb_root)], env={"BMDKB_NOW": now})
+        root = root or mini_kb_root
+        keyring.ensure(root)
+        keyring.fixed_clock(monkeypatch, now)
+        reading = args[0] not in keyring.DECISIONS   # a decision is dated by the write clock, never $BMDKB_NOW
+        return runner.invoke(cli, ["review", *args, *keyring.cli_args(root, args), "--kb", str(root)],
+                             env={"BMDKB_NOW": now if reading else None})
     return run
 
 
@@ -92,23 +99,29 @@ def test_an_unknown_rule_is_refused(review, mini_kb_root):
     assert ledger_bytes(mini_kb_root) is None
 
 
-def test_submit_needs_a_rule_or_all_and_every_decision_needs_by(review):
+def test_submit_needs_a_rule_or_all_and_every_decision_needs_a_key(review, mini_kb_root, monkeypatch):
     result = review("submit", "--by", "Test Author")
     assert result.exit_code == 2 and "Error: give either a RULE or --all" in result.stderr
-    result = review("start", RULE)
-    assert result.exit_code == 2 and "Missing option '--by'" in result.stderr
+    before = ledger_bytes(mini_kb_root)
+    assert refused(review("submit", RULE)) == (
+        f"Error: {RULE}: --key: a decision is signed by the member who makes it: give --key FILE (the private key "
+        "from `bmdkb review keygen`) or set $BMDKB_SIGNING_KEY to its path\n")
+    assert ledger_bytes(mini_kb_root) == before
+    # Without --by, the key says who; $BMDKB_SIGNING_KEY names the key file as --key does.
+    monkeypatch.setenv("BMDKB_SIGNING_KEY", str(keyring.key_file(mini_kb_root, "Test Author")))
+    assert ok(review("submit", RULE)).startswith(f"{RULE} v1: submitted by Test Author (ledger entry 1)\n")
 
 
 def test_submit_all_generates_the_starting_ledger(review, mini_kb_root):
-    assert ok(review("submit", "--all", "--by", "bmdkb clinical content team")) == textwrap.dedent("""\
+    assert ok(review("submit", "--all", "--by", "Test Author")) == textwrap.dedent("""\
         measurement.significant_decrease v1: submitted (ledger entry 1)
         measurement.significant_increase v1: submitted (ledger entry 2)
         pattern.spine_up_hip_down v1: submitted (ledger entry 3)
         check.fall_risk.considered v1: submitted (ledger entry 4)
-        Submitted 4 of 4 rules by bmdkb clinical content team.
+        Submitted 4 of 4 rules by Test Author.
         """)
-    assert ok(review("submit", "--all", "--by", "bmdkb clinical content team")) == (
-        "Submitted 0 of 4 rules by bmdkb clinical content team; 4 left as they are (4 submitted).\n")
+    assert ok(review("submit", "--all", "--by", "Test Author")) == (
+        "Submitted 0 of 4 rules by Test Author; 4 left as they are (4 submitted).\n")
 
 
 # ---------------------------------------------------------------- the dashboard
@@ -137,7 +150,8 @@ def test_the_dashboard_shows_counts_waiting_changed_lapsing_and_interests(review
     assert out == textwrap.dedent(f"""\
         Editorial status of bmdkb-discordant-bmd 1.0.0 (4 rules), as of 2026-03-20
         Policy: quorum 1 distinct approver (never the author); approvals last at most 12 months
-        Ledger: provenance/review-ledger.jsonl, 12 entries, chain verified, head {head[:19]}…
+        Ledger: provenance/review-ledger.jsonl, 12 entries, chain and signatures verified, signed from entry
+          1, head {head[:19]}…
 
         Rules by status
           changes_requested                      1
@@ -222,7 +236,9 @@ def test_the_log_lists_decisions_oldest_first(review, mini_kb_root):
 def test_verify_passes_then_names_the_tampered_entry(review, mini_kb_root):
     board_scenario(review, mini_kb_root)
     head = ledger.read(mini_kb_root / ledger.LEDGER_FILE).head
-    assert ok(review("verify")) == f"provenance/review-ledger.jsonl: 12 entries, hash chain intact\nhead {head}\n"
+    assert ok(review("verify")) == (
+        f"provenance/review-ledger.jsonl: 12 entries, hash chain intact\nhead {head}\n"
+        "signatures: entries 1 to 12 signed and verified (1 roster adopted)\n")
     assert ok(review("verify", "--head", head)).startswith("provenance/review-ledger.jsonl: 12 entries")
 
     path = mini_kb_root / ledger.LEDGER_FILE
@@ -281,8 +297,10 @@ def test_evaluate_marks_unapproved_conclusions_and_approved_only_withholds_them(
 
 def test_the_shipped_knowledge_base_can_be_submitted_whole(runner, shipped_kb_copy):
     (shipped_kb_copy / ledger.LEDGER_FILE).unlink(missing_ok=True)
+    keyring.ensure(shipped_kb_copy)   # the board's members make keys and an editor adopts the roster
     rules = len(knowledge_base.load(shipped_kb_copy).rules)
-    result = runner.invoke(cli, ["review", "submit", "--all", "--by", "bmdkb clinical content team",
+    result = runner.invoke(cli, ["review", "submit", "--all", "--by", "bmdkb clinical content team", "--key",
+                                 str(keyring.key_file(shipped_kb_copy, "content-team")),
                                  "--kb", str(shipped_kb_copy)])
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith(f"Submitted {rules} of {rules} rules by bmdkb clinical content team.\n")
@@ -300,12 +318,14 @@ def test_the_shipped_content_starts_as_submitted(kb):
 # ---------------------------------------------------------------- several processes at once
 
 def _bmdkb(root, *args):
-    env = {**os.environ, "BMDKB_NOW": MARCH_1, "BMDKB_KB": str(root)}
+    env = {**os.environ, "BMDKB_KB": str(root)}
+    args = [*args, *keyring.cli_args(root, args)]
     return subprocess.Popen([sys.executable, "-c", "from bmdkb.cli.main import main; main()", "review", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_concurrent_review_commands_all_land(mini_kb_root):
+    keyring.ensure(mini_kb_root)
     rules = list(knowledge_base.load(mini_kb_root).rules)
     procs = [_bmdkb(mini_kb_root, "submit", rule_id, "--by", "Test Author") for rule_id in rules]
     results = [(p.wait(120), *p.communicate()) for p in procs]
@@ -318,11 +338,12 @@ def test_concurrent_review_commands_all_land(mini_kb_root):
     results = [(p.wait(120), *p.communicate()) for p in procs]
     assert sorted(code for code, _, _ in results) == [0, 2, 2, 2, 2], results
     winner = reviewers[[code for code, _, _ in results].index(0)]
+    started = ledger.read(mini_kb_root / ledger.LEDGER_FILE).entries[-1]["time"][:10]   # the system clock's day
     for code, _, err in results:
         if code == 2:
             assert err == (f"knowledge base: {mini_kb_root} (from $BMDKB_KB)\n"
                            f"Error: {RULE}: cannot start review: it is already under review (started by {winner} "
-                           "on 2026-03-01)\n")
+                           f"on {started})\n")
 
     reading = ledger.verify(mini_kb_root / ledger.LEDGER_FILE)
     assert reading.ok and reading.notes() == []

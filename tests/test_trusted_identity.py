@@ -10,13 +10,17 @@ from bmdkb.engine.kb import knowledge_base
 from bmdkb.engine.review import governance, ledger, roster
 from bmdkb.engine.review.roster import IdentityError
 
+import keyring
+
 NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
 RULE = "pattern.spine_up_hip_down"
 BOARD = "knowledge/board.yaml"
 
 
 def act(root, action, by, **kw):
-    return governance.decide(knowledge_base.load(root), action, RULE, by, now=NOW, **kw)
+    """Decide as ``by``, signed with that member's key under the adopted roster (board.yaml edits adopted first)."""
+    keyring.ensure(root)
+    return governance.decide(knowledge_base.load(root), action, RULE, by, now=NOW, key=keyring.key(root, by), **kw)
 
 
 def under_review(root):
@@ -96,8 +100,13 @@ def test_approvals_in_the_ledger_by_no_rostered_reviewer_never_count(mini_kb_roo
     under_review(mini_kb_root)
     act(mini_kb_root, "approve", "Dr Cy Approver", coi="none")
     assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
-    path = mini_kb_root / BOARD   # Cy leaves the board: the approval no longer counts
+    path = mini_kb_root / BOARD   # Cy leaves the board: once the roster is adopted, the approval no longer counts
     path.write_text("\n".join(line for line in path.read_text().splitlines() if "Cy Approver" not in line) + "\n")
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved   # board.yaml alone: no effect
+    with pytest.raises(governance.ReviewError, match="differs from the roster in force"):
+        governance.decide(knowledge_base.load(mini_kb_root), "submit", "check.fall_risk.considered", "Test Author",
+                          now=NOW, key=keyring.key(mini_kb_root, "Test Author"))
+    keyring.adopt(mini_kb_root)
     assert not governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
 
 
@@ -114,23 +123,37 @@ def test_the_shipped_roster_names_the_content_team_that_submitted_the_ledger(kb)
 
 # ---------------------------------------------------------------- the clock
 
-def test_bmdkb_now_in_the_future_cannot_date_an_approval(runner, mini_kb_root):
+def test_bmdkb_now_in_the_future_never_dates_an_approval(runner, mini_kb_root):
+    """BMDKB_NOW=2099-01-01 once dated an approval valid until 2100; now the override is for reading only."""
     under_review(mini_kb_root)
-    ledger_file = mini_kb_root / "provenance" / "review-ledger.jsonl"
-    before = ledger_file.read_bytes()
     result = runner.invoke(cli, ["review", "approve", RULE, "--by", "Dr Cy Approver", "--coi", "none",
+                                 "--key", str(keyring.key_file(mini_kb_root, "Dr Cy Approver")),
                                  "--kb", str(mini_kb_root)], env={"BMDKB_NOW": "2099-01-01"})
-    assert result.exit_code == 2 and result.stdout == ""
-    assert "later than the system clock" in result.stderr
-    assert ledger_file.read_bytes() == before
-    assert not governance.statuses(knowledge_base.load(mini_kb_root), NOW)[RULE].approved
+    assert result.exit_code == 0, result.output
+    assert "$BMDKB_NOW is for reading" in result.stderr
+    entry = ledger.read(mini_kb_root / ledger.LEDGER_FILE).entries[-1]
+    real = governance.system_now()
+    recorded = dt.datetime.fromisoformat(entry["time"].replace("Z", "+00:00"))
+    assert dt.timedelta(0) <= real - recorded < dt.timedelta(minutes=5)       # dated by the system clock
+    assert entry["review_by"] == governance.add_months(recorded.date(), 12).isoformat()   # not 2100
+    assert governance.statuses(knowledge_base.load(mini_kb_root), dt.datetime(2099, 1, 1))[RULE].status == \
+        governance.LAPSED
+
+
+def test_a_python_caller_cannot_date_a_decision_in_the_future(mini_kb_root):
+    under_review(mini_kb_root)
+    before = (mini_kb_root / ledger.LEDGER_FILE).read_bytes()
+    with pytest.raises(governance.ReviewError, match="later than the system clock"):
+        governance.decide(knowledge_base.load(mini_kb_root), "approve", RULE, "Dr Cy Approver", coi="none",
+                          now=dt.datetime(2099, 1, 1), key=keyring.key(mini_kb_root, "Dr Cy Approver"))
+    assert (mini_kb_root / ledger.LEDGER_FILE).read_bytes() == before
 
 
 def test_a_decision_cannot_be_dated_before_the_ledgers_last_entry(mini_kb_root):
     under_review(mini_kb_root)
     with pytest.raises(governance.ReviewError, match="before the ledger's last entry"):
         governance.decide(knowledge_base.load(mini_kb_root), "approve", RULE, "Dr Cy Approver", coi="none",
-                          now=NOW - dt.timedelta(days=1))
+                          now=NOW - dt.timedelta(days=1), key=keyring.key(mini_kb_root, "Dr Cy Approver"))
 
 
 def test_a_backdated_entry_appended_by_hand_fails_verify_with_exit_3(runner, mini_kb_root):

@@ -44,10 +44,14 @@ def _write_links(path: Path, lines: list[str]) -> None:
               help="File holding the secret the proxy sends in X-Bmdkb-Proxy-Secret.")
 @click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="ADDRESS",
               help="Peer address of the proxy whose sign-on header is trusted (repeatable).")
+@click.option("--key", "key_files", multiple=True, metavar="FILE",
+              help="A member's private signing key (from `bmdkb review keygen`), repeatable; default "
+                   "$BMDKB_SIGNING_KEY. Decisions on the page are signed with the signed-in member's own key; a "
+                   "member whose key is not given can read but not decide.")
 @click.option("--session-hours", default=12.0, show_default=True, type=click.FloatRange(0.1, 24 * 7))
 @kb_option
 def board(host, port, public_url, members, signin_links, trusted_header, proxy_secret_file, trusted_proxies,
-          session_hours, kb_root):
+          key_files, session_hours, kb_root):
     """Serve the editorial board's pages: the queue, each rule with its sources, tests and history,
     what changed since approval, and the forms to start review, approve or request changes.
 
@@ -56,7 +60,7 @@ def board(host, port, public_url, members, signin_links, trusted_header, proxy_s
     sign-on proxy (--trusted-header). Stop it with Ctrl-C.
     """
     import uvicorn   # lazy: only the server needs it
-    from bmdkb.engine.api import BoardConfig, Roster, board_app, board_decisions, board_sessions
+    from bmdkb.engine.api import BoardConfig, Roster, board_app, board_decisions, board_sessions, rosterlog, signing
 
     root = root_path(kb_root, write=True)
     board_decisions.check_writable(root)
@@ -65,7 +69,17 @@ def board(host, port, public_url, members, signin_links, trusted_header, proxy_s
                          proxy_secret=_secret(proxy_secret_file), trusted_proxies=frozenset(trusted_proxies),
                          session_hours=session_hours)
     roster = Roster(kb.board)
-    wanted = list(members) if members else ([] if trusted_header else list(roster.members))
+    env_key = signing.key_file(None)
+    keys = ([signing.load_private_key(f, "--key") for f in key_files] if key_files else
+            [signing.load_private_key(env_key, f"${signing.KEY_VAR}")] if env_key else [])
+    holders = []
+    for key in keys:
+        member = rosterlog.member_with_key(kb.board, key.public)
+        if member is None:
+            raise BmdkbError(Problem(key.source, "--key", f"the key ({key.public[:20]}…) is not the key of any "
+                                                          "member of knowledge/board.yaml"))
+        holders.append(member["id"])
+    wanted = list(members) if members else holders if holders else ([] if trusted_header else list(roster.members))
     store = board_sessions.SessionStore(session_hours)
     lines = []
     for name in wanted:
@@ -75,12 +89,14 @@ def board(host, port, public_url, members, signin_links, trusted_header, proxy_s
                                                      "(knowledge/board.yaml)"))
         lines.append(f"{roster.members[member]['name']} ({member}): {config.origin}/signin?code="
                      f"{store.issue_code(member)}")
-    app = board_app(config, store)
+    app = board_app(config, store, keys)
     click.echo(f"Editorial board of {kb.meta['name']} {kb.release}: {config.origin}/")
     if lines:
         click.echo("One-time sign-in links (each works once; give each member only their own):")
         for line in lines:
             click.echo(f"  {line}")
+    click.echo(f"Signing keys held for: {', '.join(holders)}" if holders else
+               "No signing keys given (--key): members can read the board, and a decision needs the member's key.")
     if signin_links is not None:
         _write_links(signin_links, lines)
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,

@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from bmdkb.engine.api import Problem, exitstatus, governance, kbroot, ledger
+from bmdkb.engine.api import Problem, exitstatus, governance, kbroot, ledger, release_anchor, rosterlog, signing
 from bmdkb.cli.options import decide, finish, load_kb, review_kb_option as kb_option, root_path
 from bmdkb.cli.render import escape
 
 WIDTH = 100
 
-by_option = click.option("--by", required=True, help="Name of the person making the decision.")
+by_option = click.option("--by", default=None, help="Name of the board member deciding (optional: the key says "
+                                                    "who; when given it must name the key's member).")
+key_option = click.option("--key", "key_file", default=None, metavar="FILE",
+                          help=f"Your private signing key (from `bmdkb review keygen`); default ${signing.KEY_VAR}.")
 note_option = click.option("--note", default=None, help="What was decided and why (required to request changes "
                                                          "or retire).")
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -37,7 +41,9 @@ def review():
     A rule moves draft -> submitted -> under_review -> approved (or changes_requested, back to the
     author), and is retired at the end. Status comes only from the hash-chained ledger
     provenance/review-ledger.jsonl; an approval holds for the content digest that was approved and
-    until its review-by date. $BMDKB_NOW (an ISO date or date-time) sets the clock.
+    until its review-by date. Every decision is signed with the deciding member's key (--key FILE
+    or $BMDKB_SIGNING_KEY) under the roster an editor adopted (adopt-roster). $BMDKB_NOW (an ISO
+    date or date-time) sets the clock for reading (status, log); decisions are dated by the system clock.
     """
 
 
@@ -67,10 +73,23 @@ def _load_for_writing(kb_root):
     return load_kb(root=root)
 
 
-def _record(kb_root, action: str, rule_id: str, by: str, note, coi=None, review_by=None, read_digest=None) -> None:
+def load_key(key_file):
+    """The signing key named by --key (else $BMDKB_SIGNING_KEY), or None when neither is given."""
+    path = signing.key_file(key_file)
+    return signing.load_private_key(path, "--key" if key_file else f"${signing.KEY_VAR}") if path else None
+
+
+def _clock_note() -> None:
+    if os.environ.get(governance.CLOCK_VAR, "").strip():
+        click.echo(f"Note: ${governance.CLOCK_VAR} is for reading; decisions are dated by the system clock", err=True)
+
+
+def _record(kb_root, action: str, rule_id: str, by, note, key_file, coi=None, review_by=None,
+            read_digest=None) -> None:
     kb = _load_for_writing(kb_root)
+    _clock_note()
     _report(governance.decide(kb, action, rule_id, by, note=note, coi=coi, review_by=review_by,
-                              read_digest=read_digest))
+                              key=load_key(key_file), read_digest=read_digest))
 
 
 @review.command()
@@ -78,23 +97,26 @@ def _record(kb_root, action: str, rule_id: str, by: str, note, coi=None, review_
 @click.option("--all", "every", is_flag=True, help="Submit every rule that is a draft, has changes requested, "
                                                    "or whose approval no longer holds.")
 @by_option
+@key_option
 @note_option
 @kb_option
-def submit(rule_id, every, by, note, kb_root):
-    """Submit RULE (or --all) for review. Anyone may submit, usually the author."""
+def submit(rule_id, every, by, key_file, note, kb_root):
+    """Submit RULE (or --all) for review. Any board member may submit, usually the author."""
     if bool(rule_id) == every:
         raise click.UsageError("give either a RULE or --all")
     if not every:
-        _record(kb_root, "submit", rule_id, by, note)
+        _record(kb_root, "submit", rule_id, by, note, key_file)
         return
     kb = _load_for_writing(kb_root)
-    outcomes, skipped = governance.submit_all(kb, by, note)
+    _clock_note()
+    outcomes, skipped = governance.submit_all(kb, by, note, key=load_key(key_file))
     for repair in (outcomes[0].repairs if outcomes else []):
         click.echo(f"Note: {repair}", err=True)
     for outcome in outcomes:
         click.echo(escape.text(f"{outcome.entry['rule']} v{outcome.entry['rule_version']}: submitted "
                                f"(ledger entry {outcome.entry['seq']})"))
-    summary = f"Submitted {len(outcomes)} of {len(kb.rules)} rules by {governance.person(by)}"
+    who = outcomes[0].entry["by"] if outcomes else governance.person(by)
+    summary = f"Submitted {len(outcomes)} of {len(kb.rules)} rules by {who}"
     if skipped:
         summary += f"; {len(skipped)} left as they are (" + ", ".join(
             f"{n} {label}" for label, n in sorted(Counter(skipped.values()).items())) + ")"
@@ -104,11 +126,12 @@ def submit(rule_id, every, by, note, kb_root):
 @review.command()
 @click.argument("rule_id", metavar="RULE")
 @by_option
+@key_option
 @note_option
 @kb_option
-def start(rule_id, by, note, kb_root):
+def start(rule_id, by, key_file, note, kb_root):
     """Start reviewing a submitted RULE. The reviewer may not be the rule's author."""
-    _record(kb_root, "start", rule_id, by, note)
+    _record(kb_root, "start", rule_id, by, note, key_file)
 
 
 @review.command()
@@ -122,32 +145,88 @@ def start(rule_id, by, note, kb_root):
 @click.option("--content", "read_digest", default=None, metavar="DIGEST",
               help="The content digest you reviewed (as `review status --format json` gives it): refuse if the "
                    "rule has changed since.")
+@key_option
 @note_option
 @kb_option
-def approve(rule_id, by, coi, review_by, read_digest, note, kb_root):
+def approve(rule_id, by, coi, review_by, read_digest, key_file, note, kb_root):
     """Approve RULE's current content. Not by its author; the policy's quorum of distinct
     approvers makes it approved."""
-    _record(kb_root, "approve", rule_id, by, note, coi=coi, review_by=review_by, read_digest=read_digest)
+    _record(kb_root, "approve", rule_id, by, note, key_file, coi=coi, review_by=review_by, read_digest=read_digest)
 
 
 @review.command("request-changes")
 @click.argument("rule_id", metavar="RULE")
 @by_option
+@key_option
 @note_option
 @kb_option
-def request_changes(rule_id, by, note, kb_root):
+def request_changes(rule_id, by, key_file, note, kb_root):
     """Send RULE back to its author with --note saying what should change."""
-    _record(kb_root, "request-changes", rule_id, by, note)
+    _record(kb_root, "request-changes", rule_id, by, note, key_file)
 
 
 @review.command()
 @click.argument("rule_id", metavar="RULE")
 @by_option
+@key_option
 @note_option
 @kb_option
-def retire(rule_id, by, note, kb_root):
+def retire(rule_id, by, key_file, note, kb_root):
     """Retire RULE for good (--note gives the reason); it takes no further decisions."""
-    _record(kb_root, "retire", rule_id, by, note)
+    _record(kb_root, "retire", rule_id, by, note, key_file)
+
+
+# ---------------------------------------------------------------- keys and the roster
+
+@review.command()
+@click.option("--member", required=True, metavar="ID", help="The member id the key is for (board.yaml `id`).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), metavar="PATH",
+              help="Where to write the private key: outside the repository (e.g. ~/.bmdkb/ID.key); mode 0600.")
+@kb_option
+def keygen(member, out, kb_root):
+    """Make a member's Ed25519 key pair: write the private key to PATH (never inside the
+    knowledge base or its repository) and print the roster entry to put in knowledge/board.yaml.
+    The key takes effect once an editor adopts the changed roster (adopt-roster)."""
+    root = root_path(kb_root)
+    if not rosterlog.valid_id(member):
+        raise signing.SigningError(Problem("--member", "", f"{member!r} is not a member id (lower-case words "
+                                                           "joined by hyphens, e.g. lena-ortiz)"))
+    key = signing.generate()
+    written = signing.write_private_key(key, out, root)
+    public = signing.public_text(key.public_key())
+    board = load_kb(root=root).board
+    entry = next((m for m in board.get("members", []) if m["id"] == member), None)
+    entry = {**entry, "public_key": public} if entry else {"id": member, "name": "NAME", "roles": ["reviewer"],
+                                                          "public_key": public}
+    click.echo(f"wrote the private key to {written} (mode 0600): keep it there, never in the repository", err=True)
+    click.echo(f"# {'replace' if entry.get('name') != 'NAME' else 'add'} this member in knowledge/board.yaml, then "
+               "an editor runs `bmdkb review adopt-roster`:")
+    click.echo("  - " + "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in entry.items()) + "}")
+
+
+def _flow(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False) if value is not None else "null"
+
+
+@review.command("adopt-roster")
+@by_option
+@key_option
+@note_option
+@kb_option
+def adopt_roster(by, key_file, note, kb_root):
+    """Adopt knowledge/board.yaml as the roster in force from the ledger's next entry, signed by an
+    editor of the roster in force (the first time: an editor it lists). Appends to
+    provenance/roster-log.jsonl; decisions are refused while board.yaml differs from the roster in force."""
+    root = root_path(kb_root, write=True)
+    kbroot.write_target(root, rosterlog.ROSTER_LOG)
+    kb = _load_for_writing(kb_root)
+    entry = governance.adopt_roster(kb, load_key(key_file), by=by, note=note)
+    first = entry["seq"] == 1
+    click.echo(escape.text(f"roster {entry['roster'][:19]}… adopted by {entry['by']} (roster entry {entry['seq']}); "
+                           f"in force from ledger entry {entry['from_entry']}"
+                           + ("; every entry from it on must be signed" if first else "")))
 
 
 # ---------------------------------------------------------------- dashboard
@@ -165,7 +244,12 @@ def _dashboard_text(board: dict) -> str:
                  f"author); approvals last at most {pol['review_period_months']} months", "", "  ")
     if led["verified"]:
         head = f"head {led['head'][:19]}…" if led["head"] else "no decisions yet"
-        out += _wrap(f"Ledger: {led['file']}, {led['entries']} entries, chain verified, {head}", "", "  ")
+        signed = f", signed from entry {led['signed_from']}" if led["signed_from"] else ""
+        out += _wrap(f"Ledger: {led['file']}, {led['entries']} entries, chain{' and signatures' if signed else ''} "
+                     f"verified{signed}, {head}", "", "  ")
+        if led["signed_from"] and not board["roster"]["board_matches"]:
+            out += _wrap("Note: knowledge/board.yaml differs from the roster in force: no decision can be recorded "
+                         "until an editor adopts it (bmdkb review adopt-roster)", "", "  ")
     else:
         out += _wrap(f"Ledger: {led['file']} FAILS VERIFICATION: {led['problem']}. No rule counts as approved "
                      "until it is repaired.", "", "  ")
@@ -285,24 +369,48 @@ def log(rule_id, fmt, kb_root):
 
 @review.command(epilog=exitstatus.epilog("review verify"))
 @click.option("--head", "expect_head", default=None, metavar="HASH",
-              help="A head hash recorded earlier (e.g. at a release): fail if the ledger no longer contains it, "
-                   "which catches entries deleted from the end.")
+              help="A head hash recorded earlier: fail if the ledger no longer contains it, which catches entries "
+                   "deleted from the end.")
+@click.option("--release", "release_version", default=None, metavar="VERSION",
+              help="Also check against release VERSION's manifest: the ledger head it anchored (truncation, any "
+                   "rewrite up to it), the signing epoch, and the manifest's signature.")
+@click.option("--manifest", "manifest_file", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="With --release: a copy of that release's manifest kept outside the repository (default "
+                   "knowledge/release-manifest.yaml).")
 @kb_option
-def verify(expect_head, kb_root):
-    """Check the ledger's hash chain; name the first edited, deleted or reordered entry."""
+def verify(expect_head, release_version, manifest_file, kb_root):
+    """Check the ledger's hash chain, every entry's signature against the roster in force at it
+    (provenance/roster-log.jsonl) and that times never go backwards; name the first entry that
+    was edited, inserted, deleted, reordered, backdated or forged."""
+    if manifest_file and not release_version:
+        raise click.UsageError("--manifest needs --release VERSION")
     root = root_path(kb_root)
     reading = ledger.verify(Path(root) / ledger.LEDGER_FILE, expect_head=expect_head)
-    if not reading.ok:
+    broken, checked = reading.broken, []
+    if broken is None and release_version:
+        verdict = release_anchor.check(root, release_version, manifest_file)
+        reading, broken, checked = verdict.reading, verdict.broken, verdict.checked
+    if broken is not None:
         decide(exitstatus.FINDINGS)
-        intact = f" (entries 1 to {len(reading.entries)} are intact)" if reading.entries else ""
-        problem = Problem(reading.display, "", reading.broken.message + intact)
-        click.echo(f"Error: {problem}", err=True)
+        intact = f" (entries 1 to {len(reading.entries)} are intact)" if reading.entries and \
+            broken.file == reading.display else ""
+        click.echo(f"Error: {Problem(broken.file, '', broken.message + intact)}", err=True)
         finish(exitstatus.FINDINGS)
+    n, epoch = len(reading.entries), reading.epoch
     if reading.entries:
-        click.echo(f"{reading.display}: {len(reading.entries)} entries, hash chain intact")
+        click.echo(f"{reading.display}: {n} entries, hash chain intact")
         click.echo(f"head {reading.head}")
     else:
         click.echo(f"{reading.display}: no entries yet")
+    rosters = reading.rosters
+    if epoch is None:
+        click.echo("signatures: none yet (no roster adopted); unsigned entries never count toward an approval")
+    else:
+        history = f"; entries 1 to {epoch - 1} are unsigned history" if epoch > 1 else ""
+        signed = (f"entries {epoch} to {n} signed and verified" if n >= epoch else "no signed entries yet")
+        adopted = f"{len(rosters.entries)} roster{'s' if len(rosters.entries) != 1 else ''} adopted"
+        click.echo(f"signatures: {signed} ({adopted}){history}")
+    for line in checked:
+        click.echo(line)
     for note in reading.notes():
         click.echo(f"Note: {note}")
-

@@ -8,7 +8,7 @@ of the content digest it records.
 API::
 
     read_manifest(root) -> dict | None          the current manifest, validated (None when there is none)
-    make_release(root, version, note=None, today=None) -> Release
+    make_release(root, version, note=None, today=None, key=None) -> Release
     build_manifest(kb, version, previous, today, note=None) -> dict;  write_manifest(root, manifest) -> Path
     verify_release(kb, version)                 refuse (KnowledgeBaseError) unless kb is exactly that release
     changes(old_manifest, new_manifest) -> dict added / removed / changed rules and versioned files
@@ -29,7 +29,8 @@ from bmdkb.engine.kb import schemas
 from bmdkb.engine.common.errors import BmdkbError, KnowledgeBaseError, Problem
 from bmdkb.engine.common.yamlio import load_file
 from bmdkb.engine.kb.knowledge_base import canonical_digest, load, sha256_bytes
-from bmdkb.engine.review.governance import clock
+from bmdkb.engine.authoring import release_anchor
+from bmdkb.engine.review.governance import write_time
 from bmdkb.engine.kb import root as kbroot
 
 CHANGELOG = "knowledge/CHANGELOG.md"
@@ -88,6 +89,7 @@ def build_manifest(kb, version: str, previous: str | None, today: dt.date, note:
                   for r in sorted(kb.rules.values(), key=lambda r: r.id)],
         "versioned_files": versioned,
         "tests": tests,
+        "ledger": release_anchor.anchor(root),
     })
     return manifest
 
@@ -141,15 +143,18 @@ def _set_release_line(kb_yaml: Path, version: str) -> str:
     return text
 
 
-def make_release(root, version: str, note: str | None = None, today: dt.date | None = None) -> Release:
+def make_release(root, version: str, note: str | None = None, today: dt.date | None = None,
+                 key=None) -> Release:
     """Check, stamp and record release ``version`` of the knowledge base at ``root``.
 
     Refused (nothing written) when the version is not greater than the current
     release's, or when lint reports errors (among them a rule whose content
-    changed without a version bump). The release date is ``today``, else the date of the
-    governance clock (``$BMDKB_NOW``, else the system clock, in UTC)."""
+    changed without a version bump), or when the review ledger fails verification. The manifest
+    anchors the ledger's head and, once the ledger is signed, is signed with ``key`` (an editor's,
+    see release_anchor). The release date is ``today`` (Python callers), else the system clock's
+    (UTC), never $BMDKB_NOW: the clock override is for reading."""
     root = Path(root)
-    today = today or clock().date()
+    today = today or write_time().date()
     semver(version)
     previous = read_manifest(root)
     if previous is not None and semver(version) <= semver(previous["release"]):
@@ -167,7 +172,12 @@ def make_release(root, version: str, note: str | None = None, today: dt.date | N
     except BmdkbError:
         kb_yaml.write_text(original, encoding="utf-8")
         raise
-    manifest = build_manifest(kb, version, previous["release"] if previous else None, today, note)
+    try:
+        manifest = release_anchor.sign(build_manifest(kb, version, previous["release"] if previous else None, today,
+                                                      note), root, kb.board, key)
+    except BmdkbError:
+        kb_yaml.write_text(original, encoding="utf-8")
+        raise
     path = write_manifest(root, manifest)
     entry = changelog_entry(previous, manifest)
     log = root / CHANGELOG
@@ -214,9 +224,9 @@ def verify_release(kb, version: str | None) -> None:
     raise KnowledgeBaseError(Problem(first, "", message))
 
 
-def release_at(root, version: str, note: str | None = None) -> Release:
+def release_at(root, version: str, note: str | None = None, key=None) -> Release:
     """``make_release`` at a root a command may write to: every file it writes must stay inside
     ``root`` (engine/kb/root.py's write_target refuses otherwise, before anything is written)."""
     for written in ("knowledge/kb.yaml", MANIFEST, CHANGELOG):
         kbroot.write_target(root, written)
-    return make_release(root, version, note)
+    return make_release(root, version, note, key=key)

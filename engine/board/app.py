@@ -49,8 +49,8 @@ log = logging.getLogger("bmdkb.board")
 class _Board:
     """The application's state: configuration, sessions, templates."""
 
-    def __init__(self, config: BoardConfig, store: SessionStore):
-        self.config, self.store = config, store
+    def __init__(self, config: BoardConfig, store: SessionStore, keys=()):
+        self.config, self.store, self.keys = config, store, tuple(keys)
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True)
         self.templates = Jinja2Templates(env=env)
         self.templates.env.filters["short"] = lambda d: (d or "")[:19] + ("…" if d and len(d) > 19 else "")
@@ -121,6 +121,7 @@ class _Board:
             return self.refuse(request, 404, "No such rule", [f"{rule_id}: no rule with this id in the knowledge base"],
                                caller)
         data = await run_in_threadpool(pages.rule, kb, rule_id, caller.session.member_id)
+        data["signing_key"] = decisions.key_for(kb.board, self.keys, caller.session.member_id)
         flash, caller.session.flash = caller.session.flash, None
         if flash and flash.get("rule") != rule_id:
             flash = None
@@ -152,7 +153,7 @@ class _Board:
         rule_id = request.path_params["rule_id"]
         try:
             outcome = await run_in_threadpool(decisions.record, self.config.kb_root, rule_id,
-                                              caller.session.member_id, form)
+                                              caller.session.member_id, form, self.keys)
         except BmdkbError as exc:
             lines = [str(p) for p in exc.problems]
             if rule_id not in kb.rules:
@@ -209,9 +210,12 @@ class _NotMember(Exception):
     pass
 
 
-def create_app(config: BoardConfig, store: SessionStore | None = None) -> Starlette:
-    """The board application for ``config``; ``store`` holds its sessions and sign-in codes."""
-    board = _Board(config, store or SessionStore(config.session_hours))
+def create_app(config: BoardConfig, store: SessionStore | None = None, keys=()) -> Starlette:
+    """The board application for ``config``; ``store`` holds its sessions and sign-in codes, and
+    ``keys`` the members' signing keys (``signing.Signer``) loaded on this machine: a decision is
+    signed with the signed-in member's own key, and refused (as governance refuses a command line
+    without --key) when the board holds none of theirs."""
+    board = _Board(config, store or SessionStore(config.session_hours), keys)
 
     async def not_member(request, exc):
         return board.refuse(request, 403, "Not a board member",

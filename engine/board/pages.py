@@ -1,6 +1,6 @@
 """The data each page shows, read from the engine exactly as the command line reads it: the
 dashboard (``governance.dashboard``, what `bmdkb review status` prints), a rule's status
-(``governance.statuses``), its rule tests (``rule_tests``), its ledger entries (``ledger.read``),
+(``governance.statuses``), its rule tests (``rule_tests``), its ledger entries (``governance.read_ledger``: chain and signatures checked),
 and the diff to the version last approved (``baseline``). Nothing here decides anything."""
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from bmdkb.engine.authoring import diff as kbdiff
 from bmdkb.engine.authoring import rule_tests
 from bmdkb.engine.board import baseline, conditions, passages
 from bmdkb.engine.kb import citations as kb_citations
-from bmdkb.engine.review import governance, ledger
-from bmdkb.engine.review.roster import Roster
+from bmdkb.engine.review import governance
 
 # (key, heading, which rows) for the queue, in the order a board works through it.
 SECTIONS = (
@@ -91,8 +90,8 @@ def rule(kb, rule_id: str, member_id: str, now=None) -> dict:
     facts (local policy marked), rule tests and their results, the decision history, the forms."""
     r = kb.rules[rule_id]
     status = governance.statuses(kb, now)[rule_id]
-    reading = ledger.read(governance.ledger_path(kb))
-    roster = Roster(kb.board)
+    reading = governance.read_ledger(kb)
+    roster = governance.roster_in_force(kb, reading)
     forms = [a for a in FORMS.get(status.status, ()) if roster.may(a, member_id)]
     approved = governance.last_approved(kb, rule_id)
     return {

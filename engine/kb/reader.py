@@ -121,11 +121,8 @@ def read(root) -> Reading:
     domain_data = _domain_data(r, reading.data_files)
     coverage = r.read(kdir / "coverage.yaml", "coverage") or {}
     policy = r.read(kdir / "policy.yaml", "policy", required=False) or {}
+    # The roster is content like policy.yaml: in the files and digest a release manifest binds.
     board = r.read(kdir / "board.yaml", "board", required=False) or {}
-    # The roster is read and schema-checked with the knowledge base but, until the next release
-    # lists it, kept out of the files and digest a release manifest binds (see README, "How
-    # approvals are trusted"): dropping this line makes it content like policy.yaml.
-    r.files.pop("knowledge/board.yaml", None)
     sources = _sources(r, pdir / "sources")
     references = _references(r, pdir / "references.yaml")
 

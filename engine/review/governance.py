@@ -24,16 +24,23 @@ declaration; requesting changes and retiring need a note. People are identified 
 member their --by name resolves to: quorum counts distinct member ids, and an approval in the
 ledger by a name that is not a rostered reviewer never counts.
 
+Signed decisions: every decision is signed with the deciding member's private key
+(``signing.Signer``), and the member is the one whose public key that is in the roster in force
+(the latest roster an editor adopted, provenance/roster-log.jsonl): a --by name must name the
+same member, or the decision is refused. Decisions are refused until a roster is adopted, and
+while knowledge/board.yaml differs from the adopted one (an editor adopts it first,
+``adopt_roster``). Only checked, signed entries count toward an approval.
+
 Policy (quorum, review period) is read from
 knowledge/policy.yaml at the time the status is asked for, so raising the quorum takes
-effect at once. The clock is ``now`` or, when that is None, $BMDKB_NOW (an ISO date or
-date-time, UTC unless it says otherwise), else the system clock: tests and the board's
-"what lapses next month" questions set it. A decision is dated by that clock too, but it is
-refused (exit 2) when that time is later than the system clock (``system_now``): the override
-reads the future, it never writes it, so `BMDKB_NOW=2099-01-01 bmdkb review approve` cannot
-make an approval valid until 2100. Setting it to the past is allowed (tests, reconstructing a
-day), but never before the ledger's last entry: entries are in time order, and `verify` breaks
-a ledger where one is dated before the entry it follows.
+effect at once. The clock for reading (statuses, the dashboard) is ``now`` or, when that is
+None, $BMDKB_NOW (an ISO date or date-time, UTC unless it says otherwise), else the system
+clock: tests and the board's "what lapses next month" questions set it. A decision is dated by
+the system clock (``system_now``) and never by $BMDKB_NOW: the override reads, it never writes,
+so `BMDKB_NOW=2099-01-01 bmdkb review approve` dates the approval today. Python callers (tests,
+reconstructing a day) may pass ``now``, which is refused (exit 2) when later than the system
+clock or before the ledger's last entry: entries are in time order, and `verify` breaks a
+ledger where one is dated before the entry it follows.
 
 It stays one module past 400 lines because deriving a status and checking a decision are one
 lifecycle model: ``decide`` refuses or records a transition against the track (``_fold``) and
@@ -49,8 +56,9 @@ from dataclasses import dataclass, field
 
 from bmdkb.engine.kb.identity import REVIEW_KEYS, identity
 from bmdkb.engine.kb.knowledge_base import canonical_digest
-from bmdkb.engine.review import ledger
-from bmdkb.engine.review.roster import Roster
+from bmdkb.engine.review import ledger, rosterlog, verdicts
+from bmdkb.engine.review.roster import IdentityError, Roster
+from bmdkb.engine.review.signing import Signer, SigningError
 from bmdkb.engine.common.errors import BmdkbError, Problem
 
 PENDING = "pending editorial review"
@@ -85,7 +93,7 @@ class RuleStatus:
 # ---------------------------------------------------------------- clock, policy, people
 
 def clock(now: dt.datetime | dt.date | None = None) -> dt.datetime:
-    """The current time in UTC: ``now``, else $BMDKB_NOW, else the system clock."""
+    """The current time in UTC for reading: ``now``, else $BMDKB_NOW, else the system clock."""
     if now is None:
         text = os.environ.get(CLOCK_VAR, "").strip()
         if not text:
@@ -103,8 +111,14 @@ def clock(now: dt.datetime | dt.date | None = None) -> dt.datetime:
 
 
 def system_now() -> dt.datetime:
-    """The system clock in UTC, to the second: the latest time a decision may be dated."""
+    """The system clock in UTC, to the second: what dates a decision, and the latest time one may be dated."""
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def write_time(now: dt.datetime | dt.date | None = None) -> dt.datetime:
+    """The time a write is dated: ``now`` when a Python caller gives one, else the system clock,
+    never $BMDKB_NOW."""
+    return system_now() if now is None else clock(now)
 
 
 def _check_time(where: str, now: dt.datetime, entries: list) -> None:
@@ -112,8 +126,7 @@ def _check_time(where: str, now: dt.datetime, entries: list) -> None:
     real = system_now()
     if now > real:
         _refuse(where, f"cannot date a decision {timestamp(now)}: that is later than the system clock "
-                       f"({timestamp(real)}); ${CLOCK_VAR} sets the clock for reading, not for recording "
-                       "decisions in the future")
+                       f"({timestamp(real)}); decisions are never recorded in the future")
     if entries and timestamp(now) < entries[-1]["time"]:
         _refuse(where, f"cannot date a decision {timestamp(now)}: that is before the ledger's last entry "
                        f"({entries[-1]['seq']}, {entries[-1]['time']}); decisions are recorded in time order")
@@ -213,14 +226,20 @@ class _Track:
     entries: list = field(default_factory=list)
 
 
-def _fold(entries: list, author: str, quorum: int, roster: Roster) -> _Track:
+def _who(entry: dict, roster: Roster) -> str:
+    """Who made an entry: its signer's member id, else (unsigned history) what its name resolves to."""
+    return entry["signer"] if "signer" in entry else roster.identity(entry["by"])
+
+
+def _fold(entries: list, author: str, quorum: int, roster: Roster, signed) -> _Track:
     track = _Track()
     for entry in entries:
         track.entries.append(entry)
         action = entry["action"]
         if action == "approve":
-            if roster.identity(entry["by"]) == roster.identity(author) or not roster.may("approve", entry["by"]):
-                continue  # an approval by the rule's (current) author, or by no rostered reviewer, never counts
+            who = _who(entry, roster)
+            if not signed(entry) or who == roster.identity(author) or not roster.may_member("approve", who):
+                continue  # unsigned, by the rule's (current) author, or by no rostered reviewer: never counts
             track.approvals.append(entry)
             agreeing = _distinct([a for a in track.approvals if a["rule_digest"] == entry["rule_digest"]], roster)
             if len(agreeing) >= quorum:
@@ -241,7 +260,7 @@ def _distinct(approvals: list, roster: Roster) -> list:
     """The first approval of each member (compared by roster member id)."""
     seen, out = set(), []
     for a in approvals:
-        key = roster.identity(a["by"])
+        key = _who(a, roster)
         if key not in seen:
             seen.add(key)
             out.append(a)
@@ -249,7 +268,7 @@ def _distinct(approvals: list, roster: Roster) -> list:
 
 
 def _approval_view(a: dict) -> dict:
-    return {"by": a["by"], "time": a["time"], "coi": a["coi"], "review_by": a["review_by"], "seq": a["seq"],
+    return {"by": a["by"], "signer": a.get("signer"), "time": a["time"], "coi": a["coi"], "review_by": a["review_by"], "seq": a["seq"],
             "rule_version": a["rule_version"], "rule_digest": a["rule_digest"]}
 
 
@@ -322,31 +341,42 @@ def _statuses_from(kb, reading: ledger.Reading, pol: dict, today: dt.date) -> di
                                     {"label": UNVERIFIED, "ledger_problem": reading.broken.message,
                                      "author": rule.author, "waiting_for": "the board to repair the review ledger"})
                 for rule_id, rule in kb.rules.items()}
-    by_rule, roster = _entries_by_rule(reading.entries), Roster(kb.board)
-    return {rule_id: _status(rule, _fold(by_rule.get(rule_id, []), rule.author, pol["quorum"], roster), pol, today,
-                             roster, dependencies(kb, rule))
+    by_rule, roster = _entries_by_rule(reading.entries), roster_in_force(kb, reading)
+    return {rule_id: _status(rule, _fold(by_rule.get(rule_id, []), rule.author, pol["quorum"], roster,
+                                         reading.signed), pol, today, roster, dependencies(kb, rule))
             for rule_id, rule in kb.rules.items()}
+
+
+def roster_in_force(kb, reading: ledger.Reading) -> Roster:
+    """The board that decides now: the latest adopted roster, else (before any is adopted) board.yaml."""
+    current = reading.rosters.current if reading.rosters else None
+    return Roster(current["board"] if current else kb.board)
+
+
+def read_ledger(kb) -> ledger.Reading:
+    """The knowledge base's ledger, verified (signatures included), from the verdict cache when unchanged."""
+    return verdicts.reading(ledger_path(kb))
 
 
 def statuses(kb, now: dt.datetime | None = None) -> dict[str, RuleStatus]:
     """Every rule's status at ``now`` (see ``clock``), from the ledger in kb.root."""
     now = clock(now)
-    return _statuses_from(kb, ledger.read(ledger_path(kb)), policy(kb), now.date())
+    return _statuses_from(kb, read_ledger(kb), policy(kb), now.date())
 
 
-def last_approved(kb, rule_id: str, now: dt.datetime | None = None) -> dict | None:
+def last_approved(kb, rule_id: str) -> dict | None:
     """The last time the ledger brought ``rule_id`` to approval (whether or not that approval
     still holds): the approved content digest, rule version, date and approvers, or None when
     it was never approved (or the ledger fails verification)."""
     rule = kb.rules[rule_id]
-    reading = ledger.read(ledger_path(kb))
+    reading = read_ledger(kb)
     if not reading.ok:
         return None
-    pol, roster = policy(kb), Roster(kb.board)
+    pol, roster = policy(kb), roster_in_force(kb, reading)
     entries = _entries_by_rule(reading.entries).get(rule_id, [])
     found = None
     for n in range(1, len(entries) + 1):
-        track = _fold(entries[:n], rule.author, pol["quorum"], roster)
+        track = _fold(entries[:n], rule.author, pol["quorum"], roster, reading.signed)
         if track.phase == "approved" and track.since is entries[n - 1]:
             found = {"digest": track.approval[0]["rule_digest"], "version": track.since["rule_version"],
                      "time": track.since["time"], "seq": track.since["seq"],
@@ -455,31 +485,72 @@ def _fields(action: str, rule, by: str, note, now: dt.datetime) -> dict:
             "rule_digest": rule.digest, "by": by, "note": note}
 
 
-def decide(kb, action: str, rule_id: str, by: str, note: str | None = None, coi: str | None = None,
-           review_by: dt.date | str | None = None, now: dt.datetime | None = None,
+def adopted_roster(kb, rosters: rosterlog.RosterLog, where: str) -> dict:
+    """The roster-log entry in force now; ReviewError when none is adopted or board.yaml differs from it."""
+    current = rosters.current
+    if current is None:
+        _refuse(where, "no editorial board roster has been adopted yet, and every decision is signed under one: an "
+                       "editor adopts knowledge/board.yaml first (`bmdkb review adopt-roster --key FILE`)")
+    if rosterlog.digest(kb.board) != current["roster"]:
+        _refuse(where, f"knowledge/board.yaml differs from the roster in force (roster entry {current['seq']}, "
+                       f"adopted {current['time'][:10]} by {current['by']}): an editor adopts the changed roster "
+                       "first (`bmdkb review adopt-roster --key FILE`)")
+    return current
+
+
+def _signer(roster: Roster, board: dict, action: str, by: str | None, key: Signer | None, where: str) -> tuple:
+    """(name to record, member id) of the member deciding ``action``: the member whose key ``key`` is;
+    a --by name must name the same member. IdentityError or SigningError (exit 2) otherwise."""
+    name = roster.check(action, by, where) if by else None
+    if key is None:
+        raise SigningError(Problem(where, "--key", "a decision is signed by the member who makes it: give --key FILE "
+                                                   "(the private key from `bmdkb review keygen`) or set "
+                                                   "$BMDKB_SIGNING_KEY to its path"))
+    member = rosterlog.member_with_key(board, key.public)
+    if member is None:
+        raise SigningError(Problem(where, "--key", f"the key in {key.source} ({key.public[:20]}…) is not the key of "
+                                                   "any member of the roster in force; nothing was recorded"))
+    if name is None:
+        name = roster.check(action, member["name"], where)
+    elif roster.member_id(name) != member["id"]:
+        raise SigningError(Problem(where, "--by", f"{name} ({roster.member_id(name)}) is not the member whose key "
+                                                  f"{key.source} is ({member['name']}, {member['id']}): the key "
+                                                  "decides who signs"))
+    return name, member["id"]
+
+
+def _signed_fields(fields: dict, member_id: str, adopted: dict) -> dict:
+    return {**fields, "signer": member_id, "roster": adopted["roster"]}
+
+
+def decide(kb, action: str, rule_id: str, by: str | None = None, note: str | None = None, coi: str | None = None,
+           review_by: dt.date | str | None = None, now: dt.datetime | None = None, key: Signer | None = None,
            read_digest: str | None = None) -> Outcome:
-    """Record one decision about one rule, or raise ReviewError and leave the ledger untouched.
+    """Record one decision about one rule, signed with ``key``, or raise ReviewError (IdentityError,
+    SigningError) and leave the ledger untouched. ``by`` may be left out: the key says who.
 
     ``read_digest``, when given, is the content digest the decider read (the board page sends the
     one it showed; `bmdkb review approve --content`): a rule changed since is refused as stale."""
     if action not in ACTIONS:
         raise ValueError(f"unknown review action {action!r}")
-    now = clock(now)
+    now = write_time(now)
     rule = kb.rules.get(rule_id)
     if rule is None:
         _refuse(rule_id, f"cannot {VERBS[action]}: no rule with this id in the knowledge base at {kb.root}")
     if read_digest is not None and read_digest.strip() != rule.digest:
         _refuse(rule_id, f"cannot {VERBS[action]}: the rule changed since it was read (read content "
                          f"{read_digest.strip()[:19]}…, now {rule.digest[:19]}…); read the current content first")
-    by, note = person(by), (note or "").strip() or None
-    if not by:
+    if by is not None and not person(by):
         _refuse(rule_id, f"cannot {VERBS[action]}: --by is empty; give the name of the person deciding")
-    roster = Roster(kb.board)
-    by = roster.check(action, by, rule_id)
+    by, note = person(by), (note or "").strip() or None
     pol, today = policy(kb), now.date()
     with ledger.writing(ledger_path(kb)) as session:
+        adopted = adopted_roster(kb, session.reading.rosters, rule_id)
+        roster = Roster(adopted["board"])
+        by, member_id = _signer(roster, adopted["board"], action, by, key, rule_id)
         _check_time(rule_id, now, session.entries)
-        track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"], roster)
+        signed = session.reading.signed
+        track = _fold(_entries_by_rule(session.entries).get(rule_id, []), rule.author, pol["quorum"], roster, signed)
         deps = dependencies(kb, rule)
         status = _status(rule, track, pol, today, roster, deps)
         _check(action, rule, status, track, by, note, coi, roster)
@@ -488,48 +559,100 @@ def decide(kb, action: str, rule_id: str, by: str, note: str | None = None, coi:
             fields["coi"] = person(coi)
             fields["review_by"] = _review_by(rule_id, pol, today, review_by).isoformat()
             fields["dependencies"] = deps
-        entry = session.append(fields)
-        after = _status(rule, _fold(_entries_by_rule(session.entries)[rule_id], rule.author, pol["quorum"], roster),
-                        pol, today, roster, deps)
+        entry = session.append(_signed_fields(fields, member_id, adopted), key)
+        after = _status(rule, _fold(_entries_by_rule(session.entries)[rule_id], rule.author, pol["quorum"], roster,
+                                    signed), pol, today, roster, deps)
     return Outcome(entry, after, session.repairs)
 
 
-def submit_all(kb, by: str, note: str | None = None, now: dt.datetime | None = None):
-    """Submit every rule that can be submitted, under one lock; returns (outcomes, skipped {id: status})."""
-    now = clock(now)
-    by, note = person(by), (note or "").strip() or None
-    if not by:
+def submit_all(kb, by: str | None = None, note: str | None = None, now: dt.datetime | None = None,
+               key: Signer | None = None):
+    """Submit every rule that can be submitted, signed with ``key``, under one lock; returns
+    (outcomes, skipped {id: status})."""
+    now = write_time(now)
+    if by is not None and not person(by):
         _refuse("--all", "cannot submit: --by is empty; give the name of the person deciding")
-    roster = Roster(kb.board)
-    by = roster.check("submit", by, "--all")
+    by, note = person(by), (note or "").strip() or None
     pol, today = policy(kb), now.date()
     outcomes, skipped = [], {}
     with ledger.writing(ledger_path(kb)) as session:
+        adopted = adopted_roster(kb, session.reading.rosters, "--all")
+        roster = Roster(adopted["board"])
+        by, member_id = _signer(roster, adopted["board"], "submit", by, key, "--all")
         _check_time("--all", now, session.entries)
-        by_rule = _entries_by_rule(session.entries)
+        by_rule, signed = _entries_by_rule(session.entries), session.reading.signed
         for rule in kb.rules.values():
-            track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"], roster)
+            track = _fold(by_rule.get(rule.id, []), rule.author, pol["quorum"], roster, signed)
             deps = dependencies(kb, rule)
             status = _status(rule, track, pol, today, roster, deps)
             if status.status not in ("draft", "changes_requested", CHANGED, LAPSED):
                 skipped[rule.id] = status.detail.get("label", status.status)
                 continue
-            entry = session.append(_fields("submit", rule, by, note, now))
-            after = _status(rule, _fold(by_rule.get(rule.id, []) + [entry], rule.author, pol["quorum"], roster), pol,
-                            today, roster, deps)
+            entry = session.append(_signed_fields(_fields("submit", rule, by, note, now), member_id, adopted), key)
+            after = _status(rule, _fold(by_rule.get(rule.id, []) + [entry], rule.author, pol["quorum"], roster,
+                                        signed), pol, today, roster, deps)
             outcomes.append(Outcome(entry, after, []))
     if outcomes:
         outcomes[0].repairs.extend(session.repairs)
     return outcomes, skipped
 
 
+def adopt_roster(kb, key: Signer | None, by: str | None = None, note: str | None = None,
+                 now: dt.datetime | None = None) -> dict:
+    """Adopt knowledge/board.yaml as the roster in force from the ledger's next entry on, signed by an
+    editor of the roster in force (of board.yaml itself for the first, genesis roster); returns the
+    roster-log entry written. ReviewError / SigningError (exit 2), nothing written, otherwise."""
+    now = write_time(now)
+    where, board = rosterlog.ROSTER_LOG, kb.board
+    if not board:
+        _refuse(where, "knowledge/board.yaml is missing or empty: there is no roster to adopt")
+    if key is None:
+        raise SigningError(Problem(where, "--key", "adopting a roster is signed by an editor: give --key FILE or set "
+                                                   "$BMDKB_SIGNING_KEY to its path"))
+    path = ledger_path(kb)
+    with ledger.writing(path) as session:
+        rosters = session.reading.rosters
+        current = rosters.current
+        if current is not None and current["roster"] == rosterlog.digest(board):
+            _refuse(where, f"knowledge/board.yaml is already the roster in force (roster entry {current['seq']})")
+        authority = current["board"] if current else board
+        member = rosterlog.member_with_key(authority, key.public)
+        whose = "the roster in force" if current else "knowledge/board.yaml (the first roster)"
+        if member is None:
+            raise SigningError(Problem(where, "--key", f"the key in {key.source} ({key.public[:20]}…) is not the key "
+                                                       f"of any member of {whose}"))
+        if rosterlog.ADOPTING_ROLE not in member["roles"]:
+            raise IdentityError(Problem(where, "--key", f"{member['name']} ({member['id']}) has roles "
+                                                        f"{', '.join(member['roles'])} in {whose}; adopting a roster "
+                                                        f"needs {rosterlog.ADOPTING_ROLE}"))
+        if by and Roster(authority).member_id(person(by)) != member["id"]:
+            raise SigningError(Problem(where, "--by", f"{person(by)!r} is not the member whose key {key.source} is "
+                                                      f"({member['name']}, {member['id']})"))
+        last = max([e["time"] for e in session.entries[-1:]] + [e["time"] for e in rosters.entries[-1:]], default="")
+        if timestamp(now) < last or now > system_now():
+            _refuse(where, f"cannot date the adoption {timestamp(now)}: before the last entry ({last}) or later "
+                           "than the system clock")
+        entry = rosterlog.new_entry(rosters, board, member["name"], member["id"], (note or "").strip() or None,
+                                    timestamp(now), len(session.entries) + 1, key)
+        rosterlog.append(ledger.roster_path(path), entry)
+    return entry
+
+
 # ---------------------------------------------------------------- the board's dashboard
+
+def _roster_view(kb, reading: ledger.Reading) -> dict:
+    current = reading.rosters.current if reading.rosters else None
+    return {"file": rosterlog.ROSTER_LOG, "adopted": len(reading.rosters.entries) if reading.rosters else 0,
+            "digest": current["roster"] if current else None, "adopted_on": current["time"] if current else None,
+            "adopted_by": current["by"] if current else None,
+            "board_matches": bool(current) and current["roster"] == rosterlog.digest(kb.board)}
+
 
 def dashboard(kb, now: dt.datetime | None = None) -> dict:
     """Everything `bmdkb review status` shows, as plain data."""
     now = clock(now)
     today, pol = now.date(), policy(kb)
-    reading = ledger.read(ledger_path(kb))
+    reading = read_ledger(kb)
     current = _statuses_from(kb, reading, pol, today)
     rules = []
     for rule_id, st in current.items():
@@ -557,7 +680,8 @@ def dashboard(kb, now: dt.datetime | None = None) -> dict:
         "policy": pol,
         "ledger": {"file": ledger.LEDGER_FILE, "entries": len(reading.entries), "verified": reading.ok,
                    "problem": reading.broken.message if reading.broken else None, "head": reading.head,
-                   "notes": reading.notes()},
+                   "notes": reading.notes(), "signed_from": reading.epoch},
+        "roster": _roster_view(kb, reading),
         "counts": {k: v for k, v in counts.items() if v},
         "rules": rules,
         "waiting": [r["id"] for r in sorted(rules, key=lambda r: (r["since"] or "", r["id"]))

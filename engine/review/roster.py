@@ -72,6 +72,12 @@ class Roster:
             return True
         return mid is not None and bool(set(self.members[mid]["roles"]) & set(ROLES_FOR[action]))
 
+    def may_member(self, action: str, mid: str | None) -> bool:
+        """Whether member id ``mid`` is rostered with a role that allows ``action``."""
+        if action not in ROLES_FOR:
+            return mid in self.members
+        return mid in self.members and bool(set(self.members[mid]["roles"]) & set(ROLES_FOR[action]))
+
     def check(self, action: str, name: str, where: str, field: str = "--by") -> str:
         """The name to record for ``name`` deciding ``action``, or IdentityError: invisible characters,
         an unrostered name, or a member without the role."""

@@ -1,0 +1,89 @@
+"""The review ledger's verdict, kept on disk, so a cold `evaluate` does not check every hash and
+signature of a ledger it checked before (engine/kb/cache.py does the same for the knowledge base).
+
+The key is a digest of everything the verdict depends on: the ledger file's bytes, the roster
+log's bytes (the rosters whose keys the signatures are checked against), where the ledger is, and
+the verifier itself (the source of the modules that check, the schemas they apply, and the
+`cryptography` version). Only a ledger that passed is stored; a broken one is checked again each
+time and reported as before. The bytes hashed are the bytes parsed, so a ledger written between
+the two can never be paired with an older verdict.
+
+Same folder and switches as the knowledge-base cache (``$BMDKB_CACHE_DIR``, ``BMDKB_NO_CACHE=1``).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from bmdkb.engine.kb import cache
+from bmdkb.engine.kb.knowledge_base import PACKAGE_ROOT
+from bmdkb.engine.review import ledger, roster, rosterlog, signing
+
+KEEP = 8
+_SCHEMAS = ("ledger-entry", "roster-log-entry", "board")
+
+
+@functools.lru_cache(maxsize=1)
+def verifier() -> bytes:
+    """Digest of the code and schemas that decide a ledger's verdict."""
+    digest = hashlib.sha256(metadata.version("cryptography").encode())
+    for module in (ledger, rosterlog, signing, roster):
+        digest.update(Path(module.__file__).read_bytes())
+    for name in _SCHEMAS:
+        digest.update((PACKAGE_ROOT / "schemas" / f"{name}.schema.json").read_bytes())
+    return digest.digest()
+
+
+def _bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def key(path: Path, data: bytes | None, roster_data: bytes | None) -> str:
+    """The cache key of a verdict on ledger bytes ``data`` with roster-log bytes ``roster_data``."""
+    digest = hashlib.sha256(verifier())
+    digest.update(str(Path(path).resolve()).encode() + b"\0")
+    for part in (data, roster_data):
+        digest.update(b"-" if part is None else hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def reading(path, display: str = ledger.LEDGER_FILE) -> ledger.Reading:
+    """``ledger.read(path)``, from the cache when the ledger and the roster log are byte-identical to
+    ones that verified before."""
+    path = Path(path)
+    data, roster_data = _bytes(path), _bytes(ledger.roster_path(path))
+    folder = cache.cache_dir()
+    store = folder / f"ledger-{key(path, data, roster_data)}.pickle" if folder is not None else None
+    if store is not None:
+        try:
+            with open(store, "rb") as handle:
+                found = pickle.load(handle)
+            if isinstance(found, ledger.Reading) and found.display == display:
+                return found
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            pass
+    result = ledger.parse(data, path, display, rosterlog.parse(roster_data))
+    if store is not None and result.ok:
+        _store(folder, store, result)
+    return result
+
+
+def _store(folder: Path, path: Path, result: ledger.Reading) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ledger-", suffix=".tmp", delete=False) as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(handle.name, path)
+        kept = sorted(folder.glob("ledger-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -215,10 +215,9 @@ def screenshots(out: Path) -> None:
                 page = context.new_page()
                 sign_in(page, server, "lena-ortiz")
                 page.screenshot(path=str(out / "board-queue.png"))
-                page.goto(f"{server.url}/rules/{APPROVED}")
-                page.get_by_role("button", name="Start review").click()
-                page.locator("#citations, #cites-h").first.scroll_into_view_if_needed()
-                page.screenshot(path=str(out / "board-rule.png"))
+                page.goto(f"{server.url}/rules/{CHANGED}")
+                page.screenshot(path=str(out / "board-rule.png"), full_page=True,
+                                clip={"x": 0, "y": 0, "width": 1200, "height": 2000})
                 page.goto(f"{server.url}/rules/{CHANGED}/changes")
                 page.screenshot(path=str(out / "board-changes.png"))
                 context.close()

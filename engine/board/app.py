@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -54,6 +55,9 @@ class _Board:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True)
         self.templates = Jinja2Templates(env=env)
         self.templates.env.filters["short"] = lambda d: (d or "")[:19] + ("…" if d and len(d) > 19 else "")
+        # a long rule id may wrap after a dot or an underscore, never inside a word
+        self.templates.env.filters["wrappable"] = lambda text: markupsafe.Markup(
+            str(markupsafe.escape(text)).replace(".", ".<wbr>").replace("_", "_<wbr>"))
 
     # ---- helpers
     def kb(self):

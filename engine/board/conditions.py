@@ -68,4 +68,6 @@ def outcome(rule) -> str:
     if rule.concludes:
         return f"concludes {rule.concludes} ({rule.support})"
     spec = rule.then.assertion
-    return f"derives a {words(spec.type)} fact" + (f" from “{spec.source}”" if spec.source else "")
+    kind = words(spec.type)
+    article = "an" if kind[:1] in "aeiou" else "a"
+    return f"derives {article} {kind} fact" + (f" from “{spec.source}”" if spec.source else "")

@@ -44,7 +44,8 @@ BY_COMMAND: dict[str, dict[int, str]] = {
     "review": {OK: "decision recorded / report printed", BAD_INPUT: "decision refused (nothing written), bad "
                "knowledge base, no nameable root, the installed package, or a path leaving the root"},
     "board": {OK: "the server stopped (Ctrl-C)", BAD_INPUT: "refused to start: bad knowledge base, no nameable "
-              "root, the installed package, a ledger outside the root, or an unsafe sign-in configuration"},
+              "root, the installed package, a ledger outside the root, a key of no member, or an unsafe sign-in "
+              "configuration"},
     "review verify": {OK: "hash chain intact", FINDINGS: "the ledger fails verification (the first broken "
                       "entry is named)", BAD_INPUT: "bad knowledge-base root"},
 }

@@ -197,8 +197,12 @@ def test_last_approved_follows_the_ledger(mini_kb_root):
     now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
     rule_id = "pattern.spine_up_hip_down"
 
+    import keyring
+    keyring.ensure(mini_kb_root)
+
     def act(action, by, **kw):
-        return governance.decide(knowledge_base.load(mini_kb_root), action, rule_id, by, now=now, **kw)
+        return governance.decide(knowledge_base.load(mini_kb_root), action, rule_id, by, now=now,
+                                 key=keyring.key(mini_kb_root, by), **kw)
 
     kb = knowledge_base.load(mini_kb_root)
     assert governance.last_approved(kb, rule_id) is None

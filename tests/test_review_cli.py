@@ -13,7 +13,7 @@ import pytest
 from bmdkb.cli.main import cli
 from bmdkb.engine.review import governance
 from bmdkb.engine.kb import knowledge_base
-from bmdkb.engine.review import ledger
+from bmdkb.engine.review import ledger, rosterlog
 
 import keyring
 from conftest import DEMO_CASE
@@ -238,7 +238,9 @@ def test_verify_passes_then_names_the_tampered_entry(review, mini_kb_root):
     head = ledger.read(mini_kb_root / ledger.LEDGER_FILE).head
     assert ok(review("verify")) == (
         f"provenance/review-ledger.jsonl: 12 entries, hash chain intact\nhead {head}\n"
-        "signatures: entries 1 to 12 signed and verified (1 roster adopted)\n")
+        "signatures: entries 1 to 12 signed and verified (1 roster adopted)\n"
+        f"genesis roster {rosterlog.read(mini_kb_root / rosterlog.ROSTER_LOG).entries[0]['roster']} (pin it to detect "
+        "a rewritten history)\n")
     assert ok(review("verify", "--head", head)).startswith("provenance/review-ledger.jsonl: 12 entries")
 
     path = mini_kb_root / ledger.LEDGER_FILE

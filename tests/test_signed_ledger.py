@@ -463,7 +463,7 @@ def test_the_happy_path_keygen_roster_signed_decisions_verify_and_an_uncautioned
         block_start = text.index(f"id: {member}\n")
         at = text.index("public_key: null", block_start)
         text = text[:at] + f"public_key: {public}" + text[at + len("public_key: null"):]
-    board_file.write_text(text)
+    board_file.write_text(text.replace("\nversion: 1\n", "\nversion: 2\n"))   # content changed: version up
 
     def run(*args):
         result = runner.invoke(cli, [*args, "--kb", str(root)])
@@ -504,5 +504,22 @@ def test_an_unchanged_ledger_is_not_verified_again_on_a_cold_path(mini_kb_root, 
     path.write_bytes(path.read_bytes().replace(b'"coi":"none"', b'"coi":"nonE"'))
     broken = verdicts.reading(path)
     assert not broken.ok and "entry 3" in broken.broken.message
-    # A broken verdict is never stored; the original bytes are a cache hit again.
-    assert list((tmp_path / "cache").glob("ledger-*.pickle")) and len(list((tmp_path / "cache").glob("ledger-*"))) == 1
+    # A broken verdict is never stored.
+    assert len(list((tmp_path / "cache").glob("ledger-*"))) == 1
+
+
+def test_a_decision_leaves_the_verdict_on_what_it_wrote_so_the_next_one_does_not_verify_again(mini_kb_root, tmp_path,
+                                                                                            monkeypatch):
+    approved_scenario(mini_kb_root)
+    monkeypatch.delenv("BMDKB_NO_CACHE", raising=False)
+    monkeypatch.setenv("BMDKB_CACHE_DIR", str(tmp_path / "cache"))
+    act(mini_kb_root, "start", BO, rule="check.fall_risk.considered")     # verifies 4 entries, remembers 5
+    checked = []
+    real = signing.valid
+    monkeypatch.setattr(signing, "valid", lambda *a: checked.append(1) or real(*a))
+    governance.decide(knowledge_base.load(mini_kb_root), "approve", "check.fall_risk.considered", coi="none", now=NOW,
+                      key=keyring.key(mini_kb_root, CY))
+    assert governance.statuses(knowledge_base.load(mini_kb_root), NOW)["check.fall_risk.considered"].approved
+    assert checked == []
+    monkeypatch.setenv("BMDKB_NO_CACHE", "1")    # and what was remembered is what a full check finds
+    assert ledger.read(ledger_path(mini_kb_root)).entries == verdicts.reading(ledger_path(mini_kb_root)).entries

@@ -410,6 +410,7 @@ def verify(expect_head, release_version, manifest_file, kb_root):
         signed = (f"entries {epoch} to {n} signed and verified" if n >= epoch else "no signed entries yet")
         adopted = f"{len(rosters.entries)} roster{'s' if len(rosters.entries) != 1 else ''} adopted"
         click.echo(f"signatures: {signed} ({adopted}){history}")
+        click.echo(f"genesis roster {rosters.entries[0]['roster']} (pin it to detect a rewritten history)")
     for line in checked:
         click.echo(line)
     for note in reading.notes():

@@ -38,16 +38,19 @@ BY_COMMAND: dict[str, dict[int, str]] = {
     "test": {OK: "every expectation held and coverage reached --threshold", FINDINGS: "a failing expectation or "
              "coverage below --threshold", BAD_INPUT: "a bad test file or knowledge base"},
     "release": {OK: "manifest and changelog written", BAD_INPUT: "refused, nothing written: bad version, lint "
-                "errors, no nameable knowledge-base root, the installed package, or a path leaving the root"},
+                "errors, a review ledger that fails verification, a signed ledger without an editor's --key, no "
+                "nameable knowledge-base root, the installed package, or a path leaving the root"},
     "diff": {OK: "diff printed (differences are not a failure)", BAD_INPUT: "a side is neither a knowledge-base "
              "root nor a git revision, or does not load"},
-    "review": {OK: "decision recorded / report printed", BAD_INPUT: "decision refused (nothing written), bad "
-               "knowledge base, no nameable root, the installed package, or a path leaving the root"},
+    "review": {OK: "decision recorded / report printed", BAD_INPUT: "decision refused (nothing written): a "
+               "missing or wrong signing key, a roster not adopted, bad knowledge base, no nameable root, the "
+               "installed package, or a path leaving the root"},
     "board": {OK: "the server stopped (Ctrl-C)", BAD_INPUT: "refused to start: bad knowledge base, no nameable "
               "root, the installed package, a ledger outside the root, a key of no member, or an unsafe sign-in "
               "configuration"},
-    "review verify": {OK: "hash chain intact", FINDINGS: "the ledger fails verification (the first broken "
-                      "entry is named)", BAD_INPUT: "bad knowledge-base root"},
+    "review verify": {OK: "hash chain and signatures intact (and, with --release, the anchored head)",
+                      FINDINGS: "the ledger, the roster log or the release anchor fails verification (the first "
+                      "broken entry is named)", BAD_INPUT: "bad knowledge-base root, or no manifest of that release"},
 }
 
 

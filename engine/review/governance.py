@@ -544,7 +544,7 @@ def decide(kb, action: str, rule_id: str, by: str | None = None, note: str | Non
         _refuse(rule_id, f"cannot {VERBS[action]}: --by is empty; give the name of the person deciding")
     by, note = person(by), (note or "").strip() or None
     pol, today = policy(kb), now.date()
-    with ledger.writing(ledger_path(kb)) as session:
+    with ledger.writing(ledger_path(kb), reader=verdicts.reading, remember=verdicts.remember) as session:
         adopted = adopted_roster(kb, session.reading.rosters, rule_id)
         roster = Roster(adopted["board"])
         by, member_id = _signer(roster, adopted["board"], action, by, key, rule_id)
@@ -575,7 +575,7 @@ def submit_all(kb, by: str | None = None, note: str | None = None, now: dt.datet
     by, note = person(by), (note or "").strip() or None
     pol, today = policy(kb), now.date()
     outcomes, skipped = [], {}
-    with ledger.writing(ledger_path(kb)) as session:
+    with ledger.writing(ledger_path(kb), reader=verdicts.reading, remember=verdicts.remember) as session:
         adopted = adopted_roster(kb, session.reading.rosters, "--all")
         roster = Roster(adopted["board"])
         by, member_id = _signer(roster, adopted["board"], "submit", by, key, "--all")

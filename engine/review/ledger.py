@@ -284,16 +284,19 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 @contextmanager
-def writing(path: Path, display: str = LEDGER_FILE):
+def writing(path: Path, display: str = LEDGER_FILE, reader=None, remember=None):
     """Lock the ledger, yield a Session, and append its entries atomically when the block ends.
 
     Nothing is written if the block raises. A broken ledger raises LedgerError: no decision is
-    ever chained onto it. Notes about repairs made are left in ``session.repairs``.
+    ever chained onto it. Notes about repairs made are left in ``session.repairs``. ``reader``
+    (default ``read``) reads and verifies the ledger under the lock; ``remember(path, reading)``,
+    when given, is told the verdict on the ledger as written (its entries are the session's, chained
+    and signed here), so the next writer need not verify them again (engine/review/verdicts.py).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(path)):  # blocks until no other writer, in any process, holds it
-        reading = read(path, display)
+        reading = (reader or read)(path, display)
         if not reading.ok:
             raise LedgerError(Problem(display, "", f"{reading.broken.message}; nothing was recorded "
                                                    "(run `bmdkb review verify`)"))
@@ -301,6 +304,8 @@ def writing(path: Path, display: str = LEDGER_FILE):
         yield session
         if session.pending:
             _commit(path, reading, session)
+            if remember is not None:
+                remember(path, Reading(path, display, entries=session.entries, rosters=reading.rosters))
 
 
 def lock_path(path: Path) -> Path:

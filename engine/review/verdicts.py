@@ -76,6 +76,17 @@ def reading(path, display: str = ledger.LEDGER_FILE) -> ledger.Reading:
     return result
 
 
+def remember(path, result: ledger.Reading) -> None:
+    """Store the verdict ``result`` on the ledger at ``path`` as it now is: called by the writer, under
+    the ledger's lock, right after appending entries it chained and signed itself onto a verified
+    ledger (so the next decision or evaluation need not check them again)."""
+    folder = cache.cache_dir()
+    if folder is None or not result.ok:
+        return
+    path = Path(path)
+    _store(folder, folder / f"ledger-{key(path, _bytes(path), _bytes(ledger.roster_path(path)))}.pickle", result)
+
+
 def _store(folder: Path, path: Path, result: ledger.Reading) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,8 @@ def test_every_registered_source_is_checked_out_byte_exact(tmp_path):
     sources = registered_sources()
     assert "provenance/sources/discordant-bmd-article.txt" in sources
     assert "tests/fixtures/mini-kb/provenance/sources/discordant-bmd-article.txt" in sources
-    ledgers = ["provenance/review-ledger.jsonl", "tests/fixtures/mini-kb/provenance/review-ledger.jsonl"]
+    ledgers = ["provenance/review-ledger.jsonl", "tests/fixtures/mini-kb/provenance/review-ledger.jsonl",
+               "provenance/roster-log.jsonl"]
     content = ["knowledge/kb.yaml", "knowledge/rules/pattern/pattern.spine_up_hip_down.yaml",
                "provenance/sources/discordant-bmd-article.yaml", "schemas/case.schema.json"]
     attrs = check_attr(tmp_path / "scratch", sources + ledgers + content)

@@ -523,3 +523,12 @@ def test_a_decision_leaves_the_verdict_on_what_it_wrote_so_the_next_one_does_not
     assert checked == []
     monkeypatch.setenv("BMDKB_NO_CACHE", "1")    # and what was remembered is what a full check finds
     assert ledger.read(ledger_path(mini_kb_root)).entries == verdicts.reading(ledger_path(mini_kb_root)).entries
+
+
+def test_a_roster_where_two_members_share_a_key_is_not_adopted(mini_kb_root):
+    keyring.ensure(mini_kb_root)
+    board = yaml.safe_load((mini_kb_root / keyring.BOARD).read_text())
+    board["members"][1]["public_key"] = board["members"][2]["public_key"]
+    keyring.write_board(mini_kb_root, board)
+    with pytest.raises(governance.ReviewError, match="two members have the same public key"):
+        governance.adopt_roster(knowledge_base.load(mini_kb_root), keyring.key(mini_kb_root, "ed"))

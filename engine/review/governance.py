@@ -606,6 +606,11 @@ def adopt_roster(kb, key: Signer | None, by: str | None = None, note: str | None
     where, board = rosterlog.ROSTER_LOG, kb.board
     if not board:
         _refuse(where, "knowledge/board.yaml is missing or empty: there is no roster to adopt")
+    keys = [m["public_key"] for m in board.get("members", []) if m.get("public_key")]
+    shared = sorted({k for k in keys if keys.count(k) > 1})
+    if shared:
+        _refuse("knowledge/board.yaml", f"two members have the same public key ({shared[0][:20]}…): each member signs "
+                                        "with a key of their own")
     if key is None:
         raise SigningError(Problem(where, "--key", "adopting a roster is signed by an editor: give --key FILE or set "
                                                    "$BMDKB_SIGNING_KEY to its path"))

@@ -28,6 +28,9 @@ Grouped by use:
   ``verify_release``, ``CHANGELOG``, ``MANIFEST``;
 - review: the modules ``governance``, ``ledger``, ``rosterlog`` (adopted rosters), ``signing`` (Ed25519
   keys and signatures) and ``release_anchor`` (the ledger head in a release manifest);
+- the board's web page: ``board_app`` (the ASGI application), ``BoardConfig``, the modules
+  ``board_sessions`` (sign-in codes) and ``board_decisions`` (the write checks decisions make), and
+  ``Roster`` (the board's members);
 - batch: the module ``batch`` (also as ``engine_batch``).
 """
 from __future__ import annotations
@@ -94,6 +97,12 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "rosterlog": ("bmdkb.engine.review.rosterlog", None),
     "signing": ("bmdkb.engine.review.signing", None),
     "release_anchor": ("bmdkb.engine.authoring.release_anchor", None),
+    # the board's web page
+    "board_app": ("bmdkb.engine.board.app", "create_app"),
+    "BoardConfig": ("bmdkb.engine.board.config", "BoardConfig"),
+    "board_sessions": ("bmdkb.engine.board.sessions", None),
+    "board_decisions": ("bmdkb.engine.board.decisions", None),
+    "Roster": ("bmdkb.engine.review.roster", "Roster"),
     # batch
     "batch": ("bmdkb.engine.run.batch", None),
     "engine_batch": ("bmdkb.engine.run.batch", None),

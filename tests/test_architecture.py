@@ -7,7 +7,10 @@
   engine/api.py too, and cli/ only for the one escaping module; the engine imports neither front
   end; cli/ starts the service through its entry modules only (`serve`, `feedback`), lazily;
 - no two modules import each other, directly or round a loop (function-level imports count);
-- an import inside a function is there for a reason given in FUNCTION_IMPORTS_ALLOWED.
+- an import inside a function is there for a reason given in FUNCTION_IMPORTS_ALLOWED;
+- the board's web page (engine/board) records decisions only through governance.decide (it never
+  opens the ledger for writing), imports no adapter and no durable_rules, and only engine/api.py
+  imports it; nothing of the engine below it imports it.
 
 Each check is a function of a module graph, so the tests below also show each one failing
 on a graph with a deliberate violation.
@@ -58,6 +61,8 @@ FUNCTION_IMPORTS_ALLOWED = {
         "the FHIR models take a fifth of a second to import: only when FHIR is read or written",
     ("bmdkb.engine.fhir.models", "pydantic"):
         "imported with the FHIR models, only when FHIR is read or written",
+    ("bmdkb.cli.commands.board", "uvicorn"):
+        "the board's web server, loaded only when `bmdkb board` runs",
 }
 # cli/ commands import the part of the engine they run, and the renderer of its output, when they
 # run, so `bmdkb --help` stays fast.
@@ -208,6 +213,22 @@ def cycles(imports) -> list[list[str]]:
     return groups
 
 
+BOARD = "bmdkb.engine.board"
+
+
+def board_leaks(imports) -> list[Import]:
+    """Imports of the board from anywhere but engine/api.py and the board itself."""
+    return [i for i in imports if i.imported.startswith(BOARD) and i.importer != API
+            and not i.importer.startswith(BOARD)]
+
+
+def board_writes_the_ledger(sources: dict) -> list[str]:
+    """Board modules that write the ledger themselves (``ledger.writing`` / ``session.append``)
+    instead of asking ``governance.decide``."""
+    return [name for name, text in sources.items() if name.startswith(BOARD)
+            and ("ledger.writing" in text or ".append(fields" in text or "serialize(" in text)]
+
+
 def unexplained_function_imports(imports) -> list[Import]:
     return [i for i in imports if i.in_function and i.line  # line 0: importlib edges, not statements
             and (i.importer, i.imported) not in FUNCTION_IMPORTS_ALLOWED
@@ -252,6 +273,17 @@ def test_no_import_cycles():
 def test_function_level_imports_have_a_reason():
     hidden = unexplained_function_imports(IMPORTS)
     assert not hidden, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in hidden)
+
+
+def test_the_board_decides_only_through_governance():
+    sources = {name: path.read_text(encoding="utf-8") for name, path in MODULES.items()}
+    assert any(name.startswith(BOARD) for name in sources)
+    assert board_writes_the_ledger(sources) == []
+    assert "governance.decide(" in sources[f"{BOARD}.decisions"]
+    assert board_writes_the_ledger({f"{BOARD}.x": "with ledger.writing(path) as s:"}) == [f"{BOARD}.x"]
+    leaks = board_leaks(IMPORTS)
+    assert not leaks, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in leaks)
+    assert not [i for i in IMPORTS if i.importer.startswith(BOARD) and i.imported.split(".")[0] in DURABLE]
 
 
 def test_every_allowed_function_import_still_exists():
@@ -311,6 +343,10 @@ def _with(*extra: tuple[str, str, bool]) -> list[Import]:
      ("bmdkb.cli.commands.evaluate", "bmdkb.service.server", True)),
     (lambda imps: not cli_reaching_past_api(imps),
      ("bmdkb.cli.commands.serve", "bmdkb.service.server", False)),
+    (lambda imps: not board_leaks(imps),
+     ("bmdkb.engine.review.governance", "bmdkb.engine.board.pages", True)),
+    (lambda imps: not adapter_leaks(imps),
+     ("bmdkb.engine.board.pages", "bmdkb.engine.adapters.dxa.adapter", False)),
 ])
 def test_each_check_fails_on_a_deliberate_violation(check, violation):
     assert check(IMPORTS)

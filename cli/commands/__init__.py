@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bmdkb.cli.commands.batch import batch
+from bmdkb.cli.commands.board import board
 from bmdkb.cli.commands.diff import diff
 from bmdkb.cli.commands.evaluate import evaluate
 from bmdkb.cli.commands.explain import explain
@@ -15,4 +16,5 @@ from bmdkb.cli.commands.serve import serve
 from bmdkb.cli.commands.test import test_command
 from bmdkb.cli.commands.validate import validate
 
-COMMANDS = (evaluate, validate, review, explain, lint, test_command, release, diff, batch, fhir, serve, feedback)
+COMMANDS = (evaluate, validate, review, explain, lint, test_command, release, diff, batch, fhir, serve, feedback,
+            board)

@@ -84,11 +84,12 @@ def _clock_note() -> None:
         click.echo(f"Note: ${governance.CLOCK_VAR} is for reading; decisions are dated by the system clock", err=True)
 
 
-def _record(kb_root, action: str, rule_id: str, by, note, key_file, coi=None, review_by=None) -> None:
+def _record(kb_root, action: str, rule_id: str, by, note, key_file, coi=None, review_by=None,
+            read_digest=None) -> None:
     kb = _load_for_writing(kb_root)
     _clock_note()
     _report(governance.decide(kb, action, rule_id, by, note=note, coi=coi, review_by=review_by,
-                              key=load_key(key_file)))
+                              key=load_key(key_file), read_digest=read_digest))
 
 
 @review.command()
@@ -141,13 +142,16 @@ def start(rule_id, by, key_file, note, kb_root):
 @click.option("--review-by", "review_by", default=None, metavar="DATE",
               help="Date after which the approval lapses (ISO). Default and latest: today plus the policy's "
                    "review period.")
+@click.option("--content", "read_digest", default=None, metavar="DIGEST",
+              help="The content digest you reviewed (as `review status --format json` gives it): refuse if the "
+                   "rule has changed since.")
 @key_option
 @note_option
 @kb_option
-def approve(rule_id, by, coi, review_by, key_file, note, kb_root):
+def approve(rule_id, by, coi, review_by, read_digest, key_file, note, kb_root):
     """Approve RULE's current content. Not by its author; the policy's quorum of distinct
     approvers makes it approved."""
-    _record(kb_root, "approve", rule_id, by, note, key_file, coi=coi, review_by=review_by)
+    _record(kb_root, "approve", rule_id, by, note, key_file, coi=coi, review_by=review_by, read_digest=read_digest)
 
 
 @review.command("request-changes")

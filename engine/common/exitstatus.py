@@ -45,6 +45,9 @@ BY_COMMAND: dict[str, dict[int, str]] = {
     "review": {OK: "decision recorded / report printed", BAD_INPUT: "decision refused (nothing written): a "
                "missing or wrong signing key, a roster not adopted, bad knowledge base, no nameable root, the "
                "installed package, or a path leaving the root"},
+    "board": {OK: "the server stopped (Ctrl-C)", BAD_INPUT: "refused to start: bad knowledge base, no nameable "
+              "root, the installed package, a ledger outside the root, a key of no member, or an unsafe sign-in "
+              "configuration"},
     "review verify": {OK: "hash chain and signatures intact (and, with --release, the anchored head)",
                       FINDINGS: "the ledger, the roster log or the release anchor fails verification (the first "
                       "broken entry is named)", BAD_INPUT: "bad knowledge-base root, or no manifest of that release"},

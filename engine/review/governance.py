@@ -364,6 +364,26 @@ def statuses(kb, now: dt.datetime | None = None) -> dict[str, RuleStatus]:
     return _statuses_from(kb, read_ledger(kb), policy(kb), now.date())
 
 
+def last_approved(kb, rule_id: str) -> dict | None:
+    """The last time the ledger brought ``rule_id`` to approval (whether or not that approval
+    still holds): the approved content digest, rule version, date and approvers, or None when
+    it was never approved (or the ledger fails verification)."""
+    rule = kb.rules[rule_id]
+    reading = read_ledger(kb)
+    if not reading.ok:
+        return None
+    pol, roster = policy(kb), roster_in_force(kb, reading)
+    entries = _entries_by_rule(reading.entries).get(rule_id, [])
+    found = None
+    for n in range(1, len(entries) + 1):
+        track = _fold(entries[:n], rule.author, pol["quorum"], roster, reading.signed)
+        if track.phase == "approved" and track.since is entries[n - 1]:
+            found = {"digest": track.approval[0]["rule_digest"], "version": track.since["rule_version"],
+                     "time": track.since["time"], "seq": track.since["seq"],
+                     "by": [a["by"] for a in track.approval]}
+    return found
+
+
 # ---------------------------------------------------------------- decisions
 
 @dataclass
@@ -504,15 +524,22 @@ def _signed_fields(fields: dict, member_id: str, adopted: dict) -> dict:
 
 
 def decide(kb, action: str, rule_id: str, by: str | None = None, note: str | None = None, coi: str | None = None,
-           review_by: dt.date | str | None = None, now: dt.datetime | None = None, key: Signer | None = None) -> Outcome:
+           review_by: dt.date | str | None = None, now: dt.datetime | None = None, key: Signer | None = None,
+           read_digest: str | None = None) -> Outcome:
     """Record one decision about one rule, signed with ``key``, or raise ReviewError (IdentityError,
-    SigningError) and leave the ledger untouched. ``by`` may be left out: the key says who."""
+    SigningError) and leave the ledger untouched. ``by`` may be left out: the key says who.
+
+    ``read_digest``, when given, is the content digest the decider read (the board page sends the
+    one it showed; `bmdkb review approve --content`): a rule changed since is refused as stale."""
     if action not in ACTIONS:
         raise ValueError(f"unknown review action {action!r}")
     now = write_time(now)
     rule = kb.rules.get(rule_id)
     if rule is None:
         _refuse(rule_id, f"cannot {VERBS[action]}: no rule with this id in the knowledge base at {kb.root}")
+    if read_digest is not None and read_digest.strip() != rule.digest:
+        _refuse(rule_id, f"cannot {VERBS[action]}: the rule changed since it was read (read content "
+                         f"{read_digest.strip()[:19]}…, now {rule.digest[:19]}…); read the current content first")
     if by is not None and not person(by):
         _refuse(rule_id, f"cannot {VERBS[action]}: --by is empty; give the name of the person deciding")
     by, note = person(by), (note or "").strip() or None

@@ -55,6 +55,9 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "DEFAULT_ADAPTER": ("bmdkb.engine.adapters", "DEFAULT"),
     "Evaluator": ("bmdkb.engine.run.evaluate", "Evaluator"),
     "Evaluation": ("bmdkb.engine.run.evaluate", "Evaluation"),
+    "rule_engines": ("bmdkb.engine.run.engines", None),
+    "ENGINES": ("bmdkb.engine.run.engines", "ENGINES"),
+    "DEFAULT_ENGINE": ("bmdkb.engine.run.engines", "DEFAULT"),
     "document": ("bmdkb.engine.run.document", None),
     "validate": ("bmdkb.engine.run.validate", "validate"),
     # explanation

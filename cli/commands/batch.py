@@ -6,7 +6,7 @@ import sys
 import click
 
 from bmdkb.engine.api import exitstatus
-from bmdkb.cli.options import finish, kb_option, load_kb
+from bmdkb.cli.options import engine_option, finish, kb_option, load_kb
 from bmdkb.cli.render import escape
 
 
@@ -20,8 +20,9 @@ from bmdkb.cli.render import escape
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
               help="Run on the Dask cluster whose scheduler is at ADDRESS instead of local processes.")
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
+@engine_option
 @kb_option
-def batch(input_path, output, workers, resume, dask_address, approved_only, kb_root):
+def batch(input_path, output, workers, resume, dask_address, approved_only, engine, kb_root):
     """Evaluate every case in INPUT: a JSON Lines file (one case per line) or a folder of case files.
 
     OUTPUT gets one line per case, in input order: the result document `evaluate --format json`
@@ -43,7 +44,8 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, kb_r
         progress = bar.update
     try:
         summary = engine_batch.run(kb, input_path, output, workers=workers, resume=resume,
-                                   approved_only=approved_only, dask_address=dask_address, progress=progress)
+                                   approved_only=approved_only, dask_address=dask_address, progress=progress,
+                                   engine=engine)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
                    err=True)

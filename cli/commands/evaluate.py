@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from bmdkb.engine.api import exitstatus
-from bmdkb.cli.options import kb_option, load_kb
+from bmdkb.cli.options import engine_option, kb_option, load_kb
 
 
 @click.command(epilog=exitstatus.epilog("evaluate"))
@@ -14,8 +14,9 @@ from bmdkb.cli.options import kb_option, load_kb
 @click.option("--explain", "with_why", is_flag=True, help="Add each conclusion's short why.")
 @click.option("--release", "release_version", metavar="VERSION", default=None,
               help="Pin to this release: refuse unless every content file matches its release manifest.")
+@engine_option
 @kb_option
-def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
+def evaluate(cases, fmt, approved_only, with_why, release_version, engine, kb_root):
     """Evaluate one or more patient CASES (YAML or JSON files).
 
     Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
@@ -25,7 +26,7 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, kb_root):
 
     kb = load_kb(kb_root)
     release.verify_release(kb, release_version)
-    evaluator = Evaluator(kb)
+    evaluator = Evaluator(kb, engine=engine)
     evaluations = [evaluator.evaluate(read_case(path, path), path, approved_only=approved_only) for path in cases]
     if fmt == "json":
         documents = [e.result for e in evaluations]

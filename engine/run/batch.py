@@ -93,6 +93,7 @@ class Settings:
     now: dt.datetime      # governance clock: rule statuses
     today: dt.date        # for "date in the future" checks, as `evaluate` uses it
     approved_only: bool = False
+    engine: str = "durable"   # the rule engine (engine/run/engines.py); both give the same lines
 
 
 # ---------------------------------------------------------------- input
@@ -159,11 +160,11 @@ _local = threading.local()   # one evaluator per worker thread (Dask may run sev
 
 
 def _evaluator(kb, settings: Settings):
-    key = (kb.digest, settings.now)
+    key = (kb.digest, settings.now, settings.engine)
     cached = getattr(_local, "evaluator", None)
     if cached is None or cached[0] != key:
         from bmdkb.engine.run.evaluate import Evaluator
-        cached = (key, Evaluator(kb, now=settings.now))
+        cached = (key, Evaluator(kb, now=settings.now, engine=settings.engine))
         _local.evaluator = cached
     return cached[1]
 
@@ -505,7 +506,8 @@ class _Ordered:
 
 def run(kb, input_path, output, *, workers: int | None = None, resume: bool = False, approved_only: bool = False,
         dask_address: str | None = None, progress=None, input_display: str | None = None,
-        chunk_size: int = CHUNK, now: dt.datetime | None = None, today: dt.date | None = None) -> dict:
+        chunk_size: int = CHUNK, now: dt.datetime | None = None, today: dt.date | None = None,
+        engine: str = "durable") -> dict:
     """Evaluate every case of ``input_path`` into ``output``; return the summary (also written next to it).
 
     ``progress(n)`` is called with the number of cases done after each chunk.
@@ -515,7 +517,7 @@ def run(kb, input_path, output, *, workers: int | None = None, resume: bool = Fa
     if not input_path.exists():
         raise BatchError(Problem(display, "", "no such file or folder"))
     check_paths(input_path, output, display)
-    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only)
+    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only, engine)
     record = run_record(kb, settings, display)
     summary = Summary(headline=kb.headline_kind)
     done = 0

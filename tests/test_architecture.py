@@ -46,6 +46,10 @@ FUNCTION_IMPORTS_ALLOWED = {
         "each rule engine is loaded only when chosen: a CLIPS run never loads durable_rules",
     ("bmdkb.engine.run.engines", "bmdkb.engine.run.clips_runtime"):
         "each rule engine is loaded only when chosen: a durable_rules run never loads CLIPS",
+    ("bmdkb.engine.run.registry", "pyarrow"):
+        "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
+    ("bmdkb.engine.run.registry", "pyarrow.parquet"):
+        "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
     ("bmdkb.engine.run.batch", "ctypes"):
         "Linux only: asks the kernel to end a worker whose parent died",
     ("bmdkb.engine.run.batch", "dask.distributed"):

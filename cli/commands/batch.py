@@ -12,17 +12,22 @@ from bmdkb.cli.render import escape
 
 @click.command(epilog=exitstatus.epilog("batch"))
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="JSON Lines file: one result document (or error line) per case, in input order.")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="JSON Lines file: one result document (or error line) per case, in input order "
+                   "(a folder for --output-format parquet).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: one per core).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run after the last complete line of OUTPUT.")
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
               help="Run on the Dask cluster whose scheduler is at ADDRESS instead of local processes.")
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
+@click.option("--output-format", "output_format", type=click.Choice(["full", "compact", "parquet"]), default="full",
+              show_default=True, help="full: each result document; compact: about 1 KB per case "
+                                      "(schemas/compact-result.schema.json); parquet: a folder of Parquet files, "
+                                      "one row per case and conclusion (needs pyarrow).")
 @engine_option
 @kb_option
-def batch(input_path, output, workers, resume, dask_address, approved_only, engine, kb_root):
+def batch(input_path, output, workers, resume, dask_address, approved_only, output_format, engine, kb_root):
     """Evaluate every case in INPUT: a JSON Lines file (one case per line) or a folder of case files.
 
     OUTPUT gets one line per case, in input order: the result document `evaluate --format json`
@@ -45,7 +50,7 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, engi
     try:
         summary = engine_batch.run(kb, input_path, output, workers=workers, resume=resume,
                                    approved_only=approved_only, dask_address=dask_address, progress=progress,
-                                   engine=engine)
+                                   engine=engine, output_format=output_format)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
                    err=True)

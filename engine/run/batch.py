@@ -58,6 +58,7 @@ from bmdkb.engine.kb.identity import RESULT_KEYS, identity
 from bmdkb.engine.review import governance
 
 from bmdkb.engine.review import ledger
+from bmdkb.engine.run import registry
 from bmdkb.engine.run.cases import parse_case, read_case
 from bmdkb.engine.common.errors import BmdkbError, CaseError, Problem
 from bmdkb.engine.common.limits import MAX_FILE_BYTES
@@ -94,6 +95,7 @@ class Settings:
     today: dt.date        # for "date in the future" checks, as `evaluate` uses it
     approved_only: bool = False
     engine: str = "durable"   # the rule engine (engine/run/engines.py); both give the same lines
+    output_format: str = "full"   # full | compact | parquet (engine/run/registry.py)
 
 
 # ---------------------------------------------------------------- input
@@ -176,14 +178,29 @@ def evaluate_item(evaluator, item: Item, settings: Settings) -> tuple[str, tuple
         case = _parse(item)
         if isinstance(case, dict) and isinstance(case.get("case_id"), str):
             case_id = case["case_id"]
-        result = evaluator.evaluate(case, item.source, approved_only=settings.approved_only,
-                                    today=settings.today).result
+        evaluation = evaluator.evaluate(case, item.source, approved_only=settings.approved_only,
+                                        today=settings.today)
     except BmdkbError as exc:
-        return _error_line(item, case_id, "input" if exc.exit_code == 2 else "defect", str(exc), exc.problems)
+        return _error_output(item, case_id, "input" if exc.exit_code == 2 else "defect", str(exc), exc.problems,
+                             settings)
     except Exception as exc:  # a defect of bmdkb on this case: reported on its line, the batch goes on
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return _error_line(item, case_id, "defect", message, [Problem(item.source, "", message)])
-    return _dumps(result), _result_info(result, evaluator.kb.headline_kind)
+        return _error_output(item, case_id, "defect", message, [Problem(item.source, "", message)], settings)
+    if settings.output_format == "full":
+        result = evaluation.result
+        return _dumps(result), _result_info(result, evaluator.kb.headline_kind)
+    document = evaluation.document
+    if settings.output_format == "compact":
+        return _dumps(registry.compact(document)), registry.info(document, evaluator.kb.headline_kind)
+    return registry.rows(document, item.index, item.source), registry.info(document, evaluator.kb.headline_kind)
+
+
+def _error_output(item: Item, case_id, kind: str, message: str, problems, settings: Settings) -> tuple:
+    """A failed case's error line (every format writes the same line; Parquet in its ``error`` column)."""
+    line, info = _error_line(item, case_id, kind, message, problems)
+    if settings.output_format == "parquet":
+        return registry.error_rows(item.index, case_id, item.source, line), info
+    return line, info
 
 
 def _result_info(result: dict, headline: str | None) -> tuple:
@@ -294,8 +311,10 @@ class Summary:
         if "error" in doc and "case_index" in doc:
             message = doc["error"]["message"].split("\n", 1)[0]
             self.add(("error", doc["error"].get("kind", "input"), doc["case_index"], message))
-        else:
+        elif "summary" in doc:
             self.add(_result_info(doc, self.headline))
+        else:
+            self.add(registry.compact_info(doc, self.headline))
 
     def to_dict(self, kb, settings: Settings, input_name: str) -> dict:
         """The summary as written to the summary file, naming the input, knowledge base and mode."""
@@ -324,8 +343,9 @@ def run_path(output: str | Path) -> Path:
 
 
 def run_record(kb, settings: Settings, input_name: str) -> dict:
-    """What decides every byte of the output besides the cases: checked by --resume."""
-    return {
+    """What decides every byte of the output besides the cases: checked by --resume. A compact or
+    Parquet run also names its output format and lists each rule's version, status and digest once."""
+    record = {
         "written_by": "bmdkb batch",
         "format": 1,
         "input": input_name,
@@ -333,6 +353,10 @@ def run_record(kb, settings: Settings, input_name: str) -> dict:
         "ledger_head": ledger.read(governance.ledger_path(kb)).head,
         "mode": _mode(settings),
     }
+    if settings.output_format != "full":
+        record["output_format"] = settings.output_format
+        record["rules"] = registry.rules_table(kb, governance.statuses(kb, settings.now))
+    return record
 
 
 def _mode(settings: Settings) -> str:
@@ -349,10 +373,11 @@ def _same_file(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def check_paths(input_path: Path, output: Path, display: str) -> None:
-    """Refuse (BatchError, exit 2) an output that would destroy the input or cannot be written."""
+def check_paths(input_path: Path, output: Path, display: str, folder_output: bool = False) -> None:
+    """Refuse (BatchError, exit 2) an output that would destroy the input or cannot be written
+    (``folder_output``: the output is a folder of Parquet parts, not a file)."""
     name = str(output)
-    if output.is_dir():
+    if output.is_dir() and not folder_output:
         raise BatchError(Problem(name, "", "is a folder; give the JSON Lines file to write"))
     folder = output.parent
     if not folder.is_dir():
@@ -371,7 +396,8 @@ def check_paths(input_path: Path, output: Path, display: str) -> None:
 
 # ---------------------------------------------------------------- resume
 
-def _resume_point(output: Path, kb, summary: Summary, mode: str) -> tuple[int, dict | None, bool]:
+def _resume_point(output: Path, kb, summary: Summary, mode: str,
+                  output_format: str = "full") -> tuple[int, dict | None, bool]:
     """Trim a torn last line off ``output``; tally its complete lines, each result line checked
     against this run's mode and knowledge base; return their count, the last one, and whether
     any line was a result (errors lines do not record the run)."""
@@ -392,6 +418,10 @@ def _resume_point(output: Path, kb, summary: Summary, mode: str) -> tuple[int, d
                 results = True
                 _check_same_run(output, f"line {summary.cases}", doc.get("mode"),
                                 doc.get("knowledge_base", {}).get("digest"), kb, mode)
+                if ("summary" in doc) != (output_format == "full"):
+                    written = "full" if "summary" in doc else "compact"
+                    raise BatchError(Problem(str(output), f"line {summary.cases}", f"is a {written} line, not "
+                                             f"{output_format}: run without --resume to start over"))
             keep += len(line)
             last = doc
     return summary.cases, last, results
@@ -424,6 +454,10 @@ def _check_record(output: Path, record: dict, kb, done: int, any_result: bool) -
                                  "--resume to start over")) from None
     _check_same_run(output, path.name, written.get("mode"), written.get("knowledge_base", {}).get("digest"),
                     kb, record["mode"])
+    if written.get("output_format", "full") != record.get("output_format", "full"):
+        raise BatchError(Problem(str(output), path.name, f"was written as {written.get('output_format', 'full')} "
+                                 f"output, not {record.get('output_format', 'full')}; run without --resume to "
+                                 "start over"))
     if written.get("ledger_head") != record["ledger_head"]:
         raise BatchError(Problem(str(output), path.name, "was written when the review ledger ended at "
                                  f"{written.get('ledger_head')}, not at {record['ledger_head']}: rule statuses "
@@ -507,7 +541,7 @@ class _Ordered:
 def run(kb, input_path, output, *, workers: int | None = None, resume: bool = False, approved_only: bool = False,
         dask_address: str | None = None, progress=None, input_display: str | None = None,
         chunk_size: int = CHUNK, now: dt.datetime | None = None, today: dt.date | None = None,
-        engine: str = "durable") -> dict:
+        engine: str = "durable", output_format: str = "full") -> dict:
     """Evaluate every case of ``input_path`` into ``output``; return the summary (also written next to it).
 
     ``progress(n)`` is called with the number of cases done after each chunk.
@@ -516,13 +550,18 @@ def run(kb, input_path, output, *, workers: int | None = None, resume: bool = Fa
     display = input_display or str(input_path)
     if not input_path.exists():
         raise BatchError(Problem(display, "", "no such file or folder"))
-    check_paths(input_path, output, display)
-    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only, engine)
+    if output_format not in registry.FORMATS:
+        raise BatchError(Problem("--output-format", "", f"unknown format {output_format!r}"))
+    check_paths(input_path, output, display, folder_output=output_format == "parquet")
+    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only, engine, output_format)
     record = run_record(kb, settings, display)
     summary = Summary(headline=kb.headline_kind)
+    if output_format == "parquet":
+        return _run_parquet(kb, settings, record, summary, input_path, output, display, resume,
+                            (workers, dask_address, progress, chunk_size))
     done = 0
     if resume:
-        done, last, any_result = _resume_point(output, kb, summary, record["mode"])
+        done, last, any_result = _resume_point(output, kb, summary, record["mode"], output_format)
         _check_record(output, record, kb, done, any_result)
         _check_continues(output, last, kb, input_path, display, done)
     if not resume or not run_path(output).exists():
@@ -555,6 +594,49 @@ def run(kb, input_path, output, *, workers: int | None = None, resume: bool = Fa
                     progress(len(results))
     finally:
         os.close(fd)
+    document = summary.to_dict(kb, settings, display)
+    _write_json(summary_path(output), document)
+    return document
+
+
+def _run_parquet(kb, settings: Settings, record: dict, summary: Summary, input_path: Path, output: Path,
+                 display: str, resume: bool, how: tuple) -> dict:
+    """``run`` for Parquet output: rows into part files (registry.ParquetParts); --resume counts the
+    complete parts, checks them against the run record and the input, and goes on from there."""
+    workers, dask_address, progress, chunk_size = how
+    parts = registry.ParquetParts(output, resume)
+    done = 0
+    if resume:
+        last = None
+        for index, case_id, codes, patterns, withheld, error in parts.read_back():
+            if error is not None:
+                summary.add(registry.error_line_info(error))
+            else:
+                summary.add(("ok", tuple(patterns), tuple(codes),
+                             tuple(c for c in withheld if kb.rules_concluding(c)[0].kind == kb.headline_kind)))
+            last = {"case_id": case_id} if case_id is not None else {}
+        done = summary.cases
+        _check_record(output, record, kb, done, True)
+        _check_continues(output, last, kb, input_path, display, done)
+    if not resume or not run_path(output).exists():
+        _write_json(run_path(output), record)
+    if progress and done:
+        progress(done)
+    chunks = _chunks(read_items(input_path, display, skip=done), chunk_size)
+    try:
+        with contextlib.closing(_results(kb, settings, chunks, workers, dask_address)) as results_stream:
+            for results in results_stream:
+                for rows, info in results:
+                    parts.add(rows)
+                    summary.add(info)
+                if progress:
+                    progress(len(results))
+    except KeyboardInterrupt:
+        parts.flush()   # the cases done so far stay: --resume continues after them
+        raise
+    except registry.RegistryOutputError as exc:
+        raise BatchError(exc.problems) from None
+    parts.flush()
     document = summary.to_dict(kb, settings, display)
     _write_json(summary_path(output), document)
     return document

@@ -9,7 +9,8 @@ directly would.
 Grouped by use:
 
 - errors and exit statuses: ``BmdkbError``, ``Problem``, ``KnowledgeBaseError``, ``CaseError``,
-  ``exitstatus`` (the module: OK, FINDINGS, BAD_INPUT, DEFECT, INTERRUPTED, epilog);
+  ``exitstatus`` (the module: OK, FINDINGS, BAD_INPUT, DEFECT, INTERRUPTED, epilog), ``fastjson``
+  (JSON output byte-identical to the standard library's, through orjson);
 - the knowledge base: ``load_kb`` (load and check a root), ``load_checked_kb`` (the same through
   the checked-KB cache), ``kb_identity`` and ``TEST_REPORT_KEYS`` (a knowledge base's identity
   block, engine/kb/identity.py), ``ENV_VAR``, the modules ``knowledge_base``, ``kbroot`` (which root a
@@ -37,6 +38,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "KnowledgeBaseError": ("bmdkb.engine.common.errors", "KnowledgeBaseError"),
     "CaseError": ("bmdkb.engine.common.errors", "CaseError"),
     "exitstatus": ("bmdkb.engine.common.exitstatus", None),
+    "fastjson": ("bmdkb.engine.common.fastjson", None),
     # the knowledge base
     "knowledge_base": ("bmdkb.engine.kb.knowledge_base", None),
     "load_kb": ("bmdkb.engine.kb.knowledge_base", "load"),

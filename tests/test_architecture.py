@@ -50,6 +50,10 @@ FUNCTION_IMPORTS_ALLOWED = {
         "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
     ("bmdkb.engine.run.registry", "pyarrow.parquet"):
         "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
+    ("bmdkb.engine.review.ledger", "bmdkb.engine.kb.schemas"):
+        "jsonschema (a tenth of a second) only when ledger entries are checked or written",
+    ("bmdkb.engine.review.ledger", "filelock"):
+        "only a writer takes the ledger's lock; every reader of rule statuses would pay its import",
     ("bmdkb.engine.run.batch", "ctypes"):
         "Linux only: asks the kernel to end a worker whose parent died",
     ("bmdkb.engine.run.batch", "dask.distributed"):

@@ -21,11 +21,13 @@ def evaluate(cases, fmt, approved_only, with_why, release_version, engine, kb_ro
 
     Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
     """
-    from bmdkb.engine.api import Evaluator, read_case, release   # lazy: start-up time
+    from bmdkb.engine.api import Evaluator, read_case   # lazy: start-up time
     from bmdkb.cli.render import result as render
 
     kb = load_kb(kb_root)
-    release.verify_release(kb, release_version)
+    if release_version:   # the release machinery (and the linter it imports) only when pinning
+        from bmdkb.engine.api import release
+        release.verify_release(kb, release_version)
     evaluator = Evaluator(kb, engine=engine)
     evaluations = [evaluator.evaluate(read_case(path, path), path, approved_only=approved_only) for path in cases]
     if fmt == "json":

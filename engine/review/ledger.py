@@ -32,9 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
-
-from bmdkb.engine.kb import schemas
 from bmdkb.engine.common.errors import BmdkbError, Problem
 from bmdkb.engine.kb.knowledge_base import canonical_digest
 
@@ -100,6 +97,7 @@ def _check_line(raw: bytes, line_no: int, prev: dict | None) -> tuple[dict | Non
     name = f"entry {entry.get('seq', '?')} (line {line_no})"
     if isinstance(entry.get("hash"), str) and entry_hash(entry) != entry["hash"]:
         return None, f"{name}: its content does not match its hash: the entry was edited"
+    from bmdkb.engine.kb import schemas   # jsonschema: only when entries are checked, not for a cached verdict
     found = schemas.problems("ledger-entry", entry, "")
     if found:
         return None, f"{name}: {found[0].field}: {found[0].message}"
@@ -169,6 +167,7 @@ class Session:
         prev = self.entries[-1] if self.entries else None
         entry = {"seq": len(self.entries) + 1, **fields, "prev_hash": prev["hash"] if prev else None}
         entry["hash"] = entry_hash(entry)
+        from bmdkb.engine.kb import schemas
         found = schemas.problems("ledger-entry", entry, "")
         if found:  # the caller built a bad entry: a defect, never written
             raise ValueError(f"refusing to write an invalid ledger entry: {found[0].field}: {found[0].message}")
@@ -190,6 +189,7 @@ def writing(path: Path, display: str = LEDGER_FILE):
     Nothing is written if the block raises. A broken ledger raises LedgerError: no decision is
     ever chained onto it. Notes about repairs made are left in ``session.repairs``.
     """
+    from filelock import FileLock   # only a writer locks: reading the ledger never needs it
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(path)):  # blocks until no other writer, in any process, holds it

@@ -61,11 +61,12 @@ from bmdkb.engine.review import ledger
 from bmdkb.engine.run import registry
 from bmdkb.engine.run.cases import parse_case, read_case
 from bmdkb.engine.common.errors import BmdkbError, CaseError, Problem
+from bmdkb.engine.common import fastjson
 from bmdkb.engine.common.limits import MAX_FILE_BYTES
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 CHUNK = 64              # cases per task: large enough to amortise the hand-off, small enough to keep order cheap
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = fastjson.compact   # byte for byte json.dumps(ensure_ascii=False, separators=(",", ":")), faster
 FIRST_ERRORS_KEPT = 20
 
 

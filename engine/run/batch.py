@@ -696,6 +696,35 @@ def _local_result(submitted) -> list:
                                  "(a defect); the output holds every case before them: --resume continues")) from None
 
 
+# glibc mallopt parameters, and the values a Dask worker gets for the run (see tune_dask_worker)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+DASK_TRIM_THRESHOLD = 128 * 2**20
+DASK_MMAP_THRESHOLD = 32 * 2**20
+
+
+def tune_dask_worker(dask_worker=None) -> dict:
+    """Remove the two costs a Dask worker adds to evaluation (about 30% measured inside a worker):
+    its statistical profiler (sampling every thread's stack every 10 ms, here stopped) and
+    the nanny's ``MALLOC_TRIM_THRESHOLD_=65536``, which makes glibc hand memory back to the system
+    on nearly every free and turns off its adaptive mmap threshold (here raised again with
+    mallopt). Run on every worker when ``batch --dask`` connects; returns what it changed."""
+    changed = {}
+    for name in ("profile", "profile-cycle"):
+        callback = getattr(dask_worker, "periodic_callbacks", {}).get(name)
+        if callback is not None:
+            callback.stop()
+            changed[name] = "stopped"
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None)
+            changed["trim_threshold"] = bool(libc.mallopt(_M_TRIM_THRESHOLD, DASK_TRIM_THRESHOLD))
+            changed["mmap_threshold"] = bool(libc.mallopt(_M_MMAP_THRESHOLD, DASK_MMAP_THRESHOLD))
+        except (OSError, AttributeError):   # not glibc: nothing to tune
+            pass
+    return changed
+
+
 def _dask_results(kb, settings: Settings, chunks, address: str):
     try:
         from dask.distributed import Client
@@ -706,6 +735,7 @@ def _dask_results(kb, settings: Settings, chunks, address: str):
     except OSError as exc:
         raise BatchError(Problem("--dask", "", f"cannot reach the Dask scheduler at {address}: {exc}")) from None
     try:
+        client.run(tune_dask_worker)
         threads = sum(client.nthreads().values()) or 1
         kb_future = client.scatter(kb, broadcast=True, hash=False)
         ordered = _Ordered(lambda chunk: client.submit(evaluate_chunk, kb_future, settings, chunk, pure=False),

@@ -134,7 +134,8 @@ def compile_kb(kb) -> list[str]:
         else:
             source = next(k for k, p in enumerate(rule.patterns) if p.alias == spec.source) \
                 if spec.source else None
-            fields = [f'(id (str-cat {_literal(rule.id + "(")} (bmdkb-sorted-ids {" ".join(ids)}) ")"))']
+            joined = ids[0] if len(ids) == 1 else f'(bmdkb-sorted-ids {" ".join(ids)})'   # one id needs no sort
+            fields = [f'(id (str-cat {_literal(rule.id + "(")} {joined} ")"))']
             fields += [f"({f} ?p{source}_{f})" for f in spec.copy if source is not None]
             fields += [f"({f} {_literal(value)})" for f, value in spec.constants.items()]
             new = f"(assert ({spec.type} " + " ".join(fields) + "))"

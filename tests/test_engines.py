@@ -231,3 +231,17 @@ def test_a_clips_run_never_loads_durable_rules(tmp_path):
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout  # (a cold read
     # compile-checks each rule on durable_rules, as lint does)
     assert out.strip() == "[]"
+
+
+def test_a_construct_clips_refuses_says_why():
+    """Constructs are built with clipspy's slow error router off; a refused one is built again
+    with it on, so the error carries CLIPS's own message."""
+    import clips
+
+    with pytest.raises(clips.CLIPSError, match="bogus-fn"):
+        clips_runtime._build(clips.Environment(), ["(defrule broken (x) => (bogus-fn))"])
+
+
+def test_fact_type_names_cannot_collide_with_clips_words(kb):
+    text = "\n".join(clips_runtime.compile_kb(kb))
+    assert "(deftemplate bmdkb-measurement " in text and "(deftemplate measurement " not in text

@@ -72,6 +72,12 @@ def _test(test, var) -> str:
     return f"(and (numberp {v}) ({symbol} {v} {_literal(test.value)}))"
 
 
+def template(fact_type: str) -> str:
+    """The deftemplate of a fact type: prefixed, so no type name (``not``, ``test``, ``or``...)
+    is taken for one of CLIPS's own words."""
+    return f"bmdkb-{fact_type}"
+
+
 def slots(kb) -> dict[str, list[str]]:
     """Fact type -> the fields any rule tests, copies or sets (plus id), in a stable order."""
     out: dict = {}
@@ -107,7 +113,7 @@ def compile_kb(kb) -> list[str]:
     constructs = ['(defglobal ?*fired* = "")',
                   "(deffunction bmdkb-after (?a ?b) (> (str-compare ?a ?b) 0))", _SORTED_IDS]
     for fact, fields in fields_of.items():
-        constructs.append(f"(deftemplate {fact} " + " ".join(f"(slot {f} (default nil))" for f in fields) + ")")
+        constructs.append(f"(deftemplate {template(fact)} " + " ".join(f"(slot {f} (default nil))" for f in fields) + ")")
     order = agenda_order(kb)
     for n, rule_id in enumerate(order):
         rule = kb.rules[rule_id]
@@ -125,11 +131,11 @@ def compile_kb(kb) -> list[str]:
             if pattern.tests:
                 condition = "(and TRUE " + " ".join(_test(t, var) for t in pattern.tests) + ")"
                 parts[-1] = f"({used[-1]} {var(used[-1])}&:{condition})"
-            lhs.append(f"?f{k} <- ({pattern.fact} " + " ".join(parts) + ")")
+            lhs.append(f"?f{k} <- ({template(pattern.fact)} " + " ".join(parts) + ")")
             ids.append(var("id"))
             addresses.append(f"(fact-index ?f{k})")
         if rule.concludes:
-            new = (f'(assert (conclusion (id "conclusion:{rule.concludes}") (code {_literal(rule.concludes)}) '
+            new = (f'(assert ({template("conclusion")} (id "conclusion:{rule.concludes}") (code {_literal(rule.concludes)}) '
                    f'(kind {_literal(rule.kind)})))')
         else:
             source = next(k for k, p in enumerate(rule.patterns) if p.alias == spec.source) \
@@ -138,7 +144,7 @@ def compile_kb(kb) -> list[str]:
             fields = [f'(id (str-cat {_literal(rule.id + "(")} {joined} ")"))']
             fields += [f"({f} ?p{source}_{f})" for f in spec.copy if source is not None]
             fields += [f"({f} {_literal(value)})" for f, value in spec.constants.items()]
-            new = f"(assert ({spec.type} " + " ".join(fields) + "))"
+            new = f"(assert ({template(spec.type)} " + " ".join(fields) + "))"
         rhs = (f"(bind ?new {new}) (bind ?*fired* (str-cat ?*fired* {n} \" \" "
                + " ".join(f'{a} " "' for a in addresses)
                + ' (if (fact-addressp ?new) then (fact-index ?new) else 0) " "))')
@@ -163,7 +169,7 @@ def _value(lib_, env, true, false, value):
 def _putter(fact_type: str, fields: list, namespace: dict):
     """One function per fact type: engine record -> its fields put into the fact builder, asserted.
     Generated so each slot costs one lookup and one call (the slot names are literals)."""
-    lines = ["def put(view):", f"    FBSetDeftemplate(builder, {fact_type.encode()!r})"]
+    lines = ["def put(view):", f"    FBSetDeftemplate(builder, {template(fact_type).encode()!r})"]
     for name in fields:
         lines += [f"    v = view.get({name!r})",
                   "    if v is not None:",
@@ -187,14 +193,33 @@ def _putter(fact_type: str, fields: list, namespace: dict):
     return namespace.pop("put")
 
 
+_ERROR_ROUTER = b"python-error-router"   # clipspy's: a Python call for every piece of text CLIPS writes
+
+
+def _build(env, constructs: list[str]) -> None:
+    """Build the constructs with clipspy's error router switched off (parsing through it is about
+    thirteen times slower: 0.2 s per cold start); a construct CLIPS refuses is built again with the
+    router on, so the error says why."""
+    lib.DeactivateRouter(env._env, _ERROR_ROUTER)
+    try:
+        for construct in constructs:
+            try:
+                env.build(construct)
+            except clips.CLIPSError:
+                lib.ActivateRouter(env._env, _ERROR_ROUTER)
+                env.build(construct)   # raises with CLIPS's message
+                raise
+    finally:
+        lib.ActivateRouter(env._env, _ERROR_ROUTER)
+
+
 class ClipsRuntime:
     """Compiled knowledge base on CLIPS, run one case at a time; ``run`` is runtime.Runtime's."""
 
     def __init__(self, kb):
         self._kb = kb
         self._env_object = clips.Environment()
-        for construct in compile_kb(kb):
-            self._env_object.build(construct)
+        _build(self._env_object, compile_kb(kb))
         self._env_object.strategy = clips.Strategy.LEX
         self._env = self._env_object._env
         self._builder = environment_builder(self._env, "fact")

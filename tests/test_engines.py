@@ -244,4 +244,4 @@ def test_a_construct_clips_refuses_says_why():
 
 def test_fact_type_names_cannot_collide_with_clips_words(kb):
     text = "\n".join(clips_runtime.compile_kb(kb))
-    assert "(deftemplate bmdkb-measurement " in text and "(deftemplate measurement " not in text
+    assert "(deftemplate bmdkb-site_change " in text and "(deftemplate site_change " not in text

@@ -16,8 +16,8 @@ from bmdkb.cli.options import decide, echo_json, engine_option, finish, kb_optio
 @click.option("-v", "--verbose", is_flag=True, help="List every case, not only failures.")
 @engine_option
 @click.option("--engines", "engine_list", metavar="all|NAME,NAME", default=None,
-              help="Run every case on each of these rule engines (the first as --engine): any disagreement "
-                   "in firings, facts or result fails the case.")
+              help="Also run every case on these rule engines (all, or names separated by commas): a case "
+                   "where one differs from --engine's run in firings, facts or result fails.")
 @kb_option
 def test_command(paths, coverage, threshold, fmt, verbose, engine, engine_list, kb_root):
     """Run the rule tests (all, or the test files, rule files or folders in PATHS).

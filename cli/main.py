@@ -8,7 +8,7 @@ import sys
 import click
 
 from bmdkb.engine.api import BmdkbError, exitstatus
-from bmdkb.cli.commands import COMMANDS
+from bmdkb.cli import commands
 from bmdkb.cli.options import decided_status
 from bmdkb.cli.render import escape
 
@@ -16,7 +16,19 @@ from bmdkb.cli.render import escape
 class _Group(click.Group):
     """Maps errors to the exit statuses of engine/common/exitstatus.py: 2 for bad input or a bad
     knowledge base (the message names file and field), 1 for a program defect, and the status
-    the command decided (findings stay 3) when the reader of its output went away."""
+    the command decided (findings stay 3) when the reader of its output went away. Commands are
+    imported when they run (cli/commands/__init__.py), so a cold `bmdkb evaluate` loads only its own."""
+
+    def list_commands(self, ctx):
+        """Every command's name, sorted (as click lists them)."""
+        return sorted(set(commands.COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx, cmd_name):
+        """The command, imported on first use."""
+        command = self.commands.get(cmd_name) or commands.load(cmd_name)
+        if command is not None:
+            self.commands[cmd_name] = command
+        return command
 
     def invoke(self, ctx):
         """Run the command; report a BmdkbError or a defect and exit with its status."""
@@ -57,10 +69,6 @@ def cli():
     Evaluate a patient case against the knowledge base; every conclusion carries the rule that
     drew it, the facts it rested on and the source passage it comes from.
     """
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def main():

@@ -8,7 +8,7 @@ import json
 
 import click
 
-from bmdkb.engine.api import KB_ENV_VAR, exitstatus, kbroot
+from bmdkb.engine.api import DEFAULT_ENGINE, ENGINES, KB_ENV_VAR, exitstatus, kbroot
 
 STATUS_KEY = "bmdkb.status"
 
@@ -27,6 +27,10 @@ def kb_option_with(help_text: str):
 
 
 kb_option = kb_option_with(KB_HELP)
+# The rule engine (engine/run/engines.py): both run the same compiled knowledge base, same output.
+engine_option = click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
+                             help="Rule engine: durable (durable_rules) or clips (CLIPS 6.4); both give the "
+                                  "same results.")
 review_kb_option = kb_option_with(REVIEW_KB_HELP)
 
 

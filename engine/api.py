@@ -10,7 +10,9 @@ Grouped by use:
 
 - errors and exit statuses: ``BmdkbError``, ``Problem``, ``KnowledgeBaseError``, ``CaseError``,
   ``exitstatus`` (the module: OK, FINDINGS, BAD_INPUT, DEFECT, INTERRUPTED, epilog), ``load_yaml_file``
-  (a YAML or JSON file read safely, under the input limits: the service's settings);
+  (a YAML or JSON file read safely, under the input limits: the service's settings),
+  ``fastjson``
+  (JSON output byte-identical to the standard library's, through orjson);
 - the knowledge base: ``load_kb`` (load and check a root), ``load_checked_kb`` (the same through
   the checked-KB cache), ``kb_identity`` and ``TEST_REPORT_KEYS`` (a knowledge base's identity
   block, engine/kb/identity.py), ``ENV_VAR``, the modules ``knowledge_base``, ``kbroot`` (which root a
@@ -46,6 +48,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "CaseError": ("bmdkb.engine.common.errors", "CaseError"),
     "exitstatus": ("bmdkb.engine.common.exitstatus", None),
     "load_yaml_file": ("bmdkb.engine.common.yamlio", "load_file"),
+    "fastjson": ("bmdkb.engine.common.fastjson", None),
     # the knowledge base
     "knowledge_base": ("bmdkb.engine.kb.knowledge_base", None),
     "load_kb": ("bmdkb.engine.kb.knowledge_base", "load"),
@@ -64,6 +67,9 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "DEFAULT_ADAPTER": ("bmdkb.engine.adapters", "DEFAULT"),
     "Evaluator": ("bmdkb.engine.run.evaluate", "Evaluator"),
     "Evaluation": ("bmdkb.engine.run.evaluate", "Evaluation"),
+    "rule_engines": ("bmdkb.engine.run.engines", None),
+    "ENGINES": ("bmdkb.engine.run.engines", "ENGINES"),
+    "DEFAULT_ENGINE": ("bmdkb.engine.run.engines", "DEFAULT"),
     "document": ("bmdkb.engine.run.document", None),
     "validate": ("bmdkb.engine.run.validate", "validate"),
     # FHIR input and output

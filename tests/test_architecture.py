@@ -1,6 +1,7 @@
 """The boundaries of the code, read from the source with ``ast`` (nothing is imported):
 
-- durable_rules is imported by one module, engine/run/runtime.py;
+- durable_rules is imported by one module, engine/run/runtime.py; clipspy (CLIPS) by one,
+  engine/run/clips_runtime.py;
 - the generic engine imports no case adapter (it asks engine/adapters for one by name);
 - cli/ reaches the engine only through engine/api.py;
 - service/ (the CDS Hooks service, a front end beside cli/) reaches the engine only through
@@ -28,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = {"engine": "bmdkb.engine", "cli": "bmdkb.cli", "service": "bmdkb.service"}
 DURABLE = ("durable", "durable_rules", "durable_rules_engine")
 RUNTIME = "bmdkb.engine.run.runtime"
+CLIPS = ("clips",)
+CLIPS_RUNTIME = "bmdkb.engine.run.clips_runtime"
 API = "bmdkb.engine.api"
 ADAPTERS = "bmdkb.engine.adapters"
 SERVICE = "bmdkb.service"
@@ -51,6 +54,18 @@ FUNCTION_IMPORTS_ALLOWED = {
         "only a cold read compiles rules with durable_rules; a cached knowledge base never loads it",
     ("bmdkb.engine.run.batch", "bmdkb.engine.run.evaluate"):
         "evaluation runs in the workers; the batch parent process never loads durable_rules",
+    ("bmdkb.engine.run.engines", "bmdkb.engine.run.runtime"):
+        "each rule engine is loaded only when chosen: a CLIPS run never loads durable_rules",
+    ("bmdkb.engine.run.engines", "bmdkb.engine.run.clips_runtime"):
+        "each rule engine is loaded only when chosen: a durable_rules run never loads CLIPS",
+    ("bmdkb.engine.run.registry", "pyarrow"):
+        "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
+    ("bmdkb.engine.run.registry", "pyarrow.parquet"):
+        "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
+    ("bmdkb.engine.review.ledger", "bmdkb.engine.kb.schemas"):
+        "jsonschema (a tenth of a second) only when ledger entries are checked or written",
+    ("bmdkb.engine.review.ledger", "filelock"):
+        "only a writer takes the ledger's lock; every reader of rule statuses would pay its import",
     ("bmdkb.engine.run.batch", "ctypes"):
         "Linux only: asks the kernel to end a worker whose parent died",
     ("bmdkb.engine.run.batch", "dask.distributed"):
@@ -149,6 +164,10 @@ def durable_importers(imports) -> set[str]:
     return {i.importer for i in imports if i.imported.split(".")[0] in DURABLE}
 
 
+def clips_importers(imports) -> set[str]:
+    return {i.importer for i in imports if i.imported.split(".")[0] in CLIPS}
+
+
 def adapter_leaks(imports) -> list[Import]:
     """Imports of a particular adapter from outside engine/adapters/."""
     return [i for i in imports
@@ -245,6 +264,15 @@ def test_only_the_runtime_imports_durable_rules():
     assert durable_importers(IMPORTS) == {RUNTIME}
 
 
+def test_only_the_clips_runtime_imports_clipspy():
+    assert clips_importers(IMPORTS) == {CLIPS_RUNTIME}
+
+
+def test_neither_engine_module_imports_the_other():
+    """Choosing one engine never loads the other (durable_rules does not import on Python 3.13)."""
+    assert not [i for i in IMPORTS if {i.importer, i.imported} == {RUNTIME, CLIPS_RUNTIME}]
+
+
 def test_the_generic_engine_imports_no_adapter():
     leaks = adapter_leaks(IMPORTS)
     assert not leaks, "\n".join(f"{i.importer} line {i.line} imports {i.imported}" for i in leaks)
@@ -317,6 +345,8 @@ def _with(*extra: tuple[str, str, bool]) -> list[Import]:
 @pytest.mark.parametrize("check, violation", [
     (lambda imps: durable_importers(imps) == {RUNTIME},
      ("bmdkb.engine.run.results", "durable.lang", False)),
+    (lambda imps: clips_importers(imps) == {CLIPS_RUNTIME},
+     ("bmdkb.engine.run.evaluate", "clips", False)),
     (lambda imps: not adapter_leaks(imps),
      ("bmdkb.engine.run.evaluate", "bmdkb.engine.adapters.dxa.adapter", False)),
     (lambda imps: not adapter_leaks(imps),

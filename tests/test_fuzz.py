@@ -10,6 +10,8 @@ Two families of properties:
   changes of exactly one LSC and exponent-prone magnitudes: the engine fires the same rules
   as often, and concludes the same, as the plain-Python floor (benchmarks/floor.py). Any
   future hand-over bug between Python and durable_rules shows up here.
+- **both rule engines agree** on the same arbitrary-decimal cases: durable_rules and CLIPS fire
+  the same rules on the same facts in the same order and give the same result document.
 - **the loader never fails as a defect.** Any generated YAML or JSON text (mutated cases,
   odd values and keys, YAML syntax soup) either evaluates (exit 0, the JSON result parses)
   or is refused with exit 2, nothing on stdout and a bounded message naming the file; never
@@ -23,6 +25,7 @@ import random
 import sys
 from decimal import Decimal
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,6 +97,20 @@ def decimal_cases(draw):
 @given(decimal_cases())
 def test_engine_fires_what_the_floor_fires_on_cases_with_arbitrary_decimals(kb, evaluator, case):
     assert floor.Floor(kb).decide(case) == floor.engine_decisions(evaluator.evaluate(case, "fuzz"))
+
+
+@pytest.fixture(scope="module")
+def clips_evaluator(kb):
+    from bmdkb.engine.run.evaluate import Evaluator
+    return Evaluator(kb, engine="clips")
+
+
+@fuzz
+@given(decimal_cases())
+def test_both_rule_engines_agree_on_cases_with_arbitrary_decimals(evaluator, clips_evaluator, case):
+    """durable_rules and CLIPS: the same firings in the same order, the same facts, the same result."""
+    from bmdkb.engine.run import engines
+    assert engines.disagreement(evaluator.evaluate(case, "fuzz"), clips_evaluator.evaluate(case, "fuzz")) is None
 
 
 # ---------------------------------------------------------------- the loader

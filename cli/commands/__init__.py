@@ -1,20 +1,34 @@
 """The `bmdkb` commands, one module each, in the order `bmdkb --help` has always listed them
-(click sorts them by name anyway)."""
+(click sorts them by name anyway).
+
+``COMMANDS`` names each command's module and function; cli/main.py imports a command's module
+only when that command runs (or ``--help`` lists them all), so `bmdkb evaluate` never loads what
+`review`, `lint` or `diff` need (the review ledger, jsonschema, the linter)."""
 from __future__ import annotations
 
-from bmdkb.cli.commands.batch import batch
-from bmdkb.cli.commands.board import board
-from bmdkb.cli.commands.diff import diff
-from bmdkb.cli.commands.evaluate import evaluate
-from bmdkb.cli.commands.explain import explain
-from bmdkb.cli.commands.feedback import feedback
-from bmdkb.cli.commands.fhir import fhir
-from bmdkb.cli.commands.lint import lint
-from bmdkb.cli.commands.release import release
-from bmdkb.cli.commands.review import review
-from bmdkb.cli.commands.serve import serve
-from bmdkb.cli.commands.test import test_command
-from bmdkb.cli.commands.validate import validate
+import importlib
 
-COMMANDS = (evaluate, validate, review, explain, lint, test_command, release, diff, batch, fhir, serve, feedback,
-            board)
+# command name -> (module, function)
+COMMANDS = {
+    "evaluate": ("bmdkb.cli.commands.evaluate", "evaluate"),
+    "validate": ("bmdkb.cli.commands.validate", "validate"),
+    "review": ("bmdkb.cli.commands.review", "review"),
+    "explain": ("bmdkb.cli.commands.explain", "explain"),
+    "lint": ("bmdkb.cli.commands.lint", "lint"),
+    "test": ("bmdkb.cli.commands.test", "test_command"),
+    "release": ("bmdkb.cli.commands.release", "release"),
+    "diff": ("bmdkb.cli.commands.diff", "diff"),
+    "batch": ("bmdkb.cli.commands.batch", "batch"),
+    "fhir": ("bmdkb.cli.commands.fhir", "fhir"),
+    "serve": ("bmdkb.cli.commands.serve", "serve"),
+    "feedback": ("bmdkb.cli.commands.feedback", "feedback"),
+    "board": ("bmdkb.cli.commands.board", "board"),
+}
+
+
+def load(name: str):
+    """The click command ``name`` (imported on first use), or None when there is no such command."""
+    if name not in COMMANDS:
+        return None
+    module, function = COMMANDS[name]
+    return getattr(importlib.import_module(module), function)

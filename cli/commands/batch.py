@@ -6,14 +6,15 @@ import sys
 import click
 
 from bmdkb.engine.api import exitstatus
-from bmdkb.cli.options import finish, kb_option, load_kb
+from bmdkb.cli.options import engine_option, finish, kb_option, load_kb
 from bmdkb.cli.render import escape
 
 
 @click.command(epilog=exitstatus.epilog("batch"))
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="JSON Lines file: one result document (or error line) per case, in input order.")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="JSON Lines file: one result document (or error line) per case, in input order "
+                   "(a folder for --output-format parquet).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: one per core).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run after the last complete line of OUTPUT.")
@@ -22,8 +23,14 @@ from bmdkb.cli.render import escape
 @click.option("--approved-only", is_flag=True, help="Drop conclusions that rest on content not yet approved.")
 @click.option("--facility", "facility_file", type=click.Path(dir_okay=False), default=None,
               help="FHIR input: the facility's LSC per site, optionally keyed by scanner id.")
+@click.option("--output-format", "output_format", type=click.Choice(["full", "compact", "parquet"]), default="full",
+              show_default=True, help="full: each result document; compact: about 1 KB per case "
+                                      "(schemas/compact-result.schema.json); parquet: a folder of Parquet files, "
+                                      "one row per case and conclusion (needs pyarrow).")
+@engine_option
 @kb_option
-def batch(input_path, output, workers, resume, dask_address, approved_only, facility_file, kb_root):
+def batch(input_path, output, workers, resume, dask_address, approved_only, facility_file, output_format, engine,
+          kb_root):
     """Evaluate every case in INPUT: a JSON Lines file (one case per line) or a folder of case files;
     a case may be a FHIR R4 Bundle (one per line, or one per file).
 
@@ -51,7 +58,8 @@ def batch(input_path, output, workers, resume, dask_address, approved_only, faci
     try:
         summary = engine_batch.run(kb, input_path, output, workers=workers, resume=resume,
                                    approved_only=approved_only, dask_address=dask_address, progress=progress,
-                                   facility=facility, facility_file=facility_file or "--facility")
+                                   facility=facility, facility_file=facility_file or "--facility",
+                                   engine=engine, output_format=output_format)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {output} holds the cases done so far; run again with --resume to continue",
                    err=True)

@@ -3,12 +3,11 @@ ticket (both read the typed result, engine/run/document.py), JSON for programs (
 contract's document, as the engine serialises it)."""
 from __future__ import annotations
 
-import json
 import textwrap
 
 import dataclasses
 
-from bmdkb.engine.api import adapter_for, document as result_document
+from bmdkb.engine.api import adapter_for, document as result_document, fastjson
 from bmdkb.cli.render import escape
 
 WIDTH = 100
@@ -18,7 +17,7 @@ INDENT = "      "
 def to_json(document) -> str:
     """The document as JSON; the encoder escapes C0 controls, and C1 controls and direction
     overrides (legal raw in JSON) are written as \\u escapes too, so none reaches a terminal."""
-    return escape.json_text(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
+    return escape.json_text(fastjson.indented(document)) + "\n"   # what json writes with indent=2
 
 
 def _deep(value, helper):

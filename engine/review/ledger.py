@@ -42,9 +42,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
-
-from bmdkb.engine.kb import schemas
 from bmdkb.engine.common.errors import BmdkbError, Problem
 from bmdkb.engine.kb.knowledge_base import canonical_digest
 from bmdkb.engine.review import rosterlog, signing
@@ -126,6 +123,7 @@ def _check_line(raw: bytes, line_no: int, prev: dict | None,
     name = f"entry {entry.get('seq', '?')} (line {line_no})"
     if isinstance(entry.get("hash"), str) and entry_hash(entry) != entry["hash"]:
         return None, f"{name}: its content does not match its hash: the entry was edited"
+    from bmdkb.engine.kb import schemas   # jsonschema: only when entries are checked, not for a cached verdict
     found = schemas.problems("ledger-entry", entry, "")
     if found:
         return None, f"{name}: {found[0].field}: {found[0].message}"
@@ -269,6 +267,7 @@ class Session:
         if signer is not None:
             entry["signature"] = signer.sign(signing.payload(KIND, entry))
         entry["hash"] = entry_hash(entry)
+        from bmdkb.engine.kb import schemas
         found = schemas.problems("ledger-entry", entry, "")
         if found:  # the caller built a bad entry: a defect, never written
             raise ValueError(f"refusing to write an invalid ledger entry: {found[0].field}: {found[0].message}")
@@ -293,6 +292,7 @@ def writing(path: Path, display: str = LEDGER_FILE, reader=None, remember=None):
     when given, is told the verdict on the ledger as written (its entries are the session's, chained
     and signed here), so the next writer need not verify them again (engine/review/verdicts.py).
     """
+    from filelock import FileLock   # only a writer locks: reading the ledger never needs it
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(path)):  # blocks until no other writer, in any process, holds it

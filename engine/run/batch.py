@@ -58,14 +58,16 @@ from bmdkb.engine.kb.identity import RESULT_KEYS, identity
 from bmdkb.engine.review import governance
 
 from bmdkb.engine.review import ledger
+from bmdkb.engine.run import registry
 from bmdkb.engine.run.cases import parse_case, read_case
 from bmdkb.engine.common.errors import BmdkbError, CaseError, Problem
+from bmdkb.engine.common import fastjson
 from bmdkb.engine.common.limits import MAX_FILE_BYTES
 from bmdkb.engine.fhir.evaluate import evaluate_bundle, is_fhir_bundle
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 CHUNK = 64              # cases per task: large enough to amortise the hand-off, small enough to keep order cheap
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = fastjson.compact   # byte for byte json.dumps(ensure_ascii=False, separators=(",", ":")), faster
 FIRST_ERRORS_KEPT = 20
 
 
@@ -96,6 +98,8 @@ class Settings:
     approved_only: bool = False
     facility: dict | None = None      # FHIR input: the --facility file's content, and its name
     facility_file: str = "--facility"
+    engine: str = "durable"   # the rule engine (engine/run/engines.py); both give the same lines
+    output_format: str = "full"   # full | compact | parquet (engine/run/registry.py)
 
 
 # ---------------------------------------------------------------- input
@@ -162,11 +166,11 @@ _local = threading.local()   # one evaluator per worker thread (Dask may run sev
 
 
 def _evaluator(kb, settings: Settings):
-    key = (kb.digest, settings.now)
+    key = (kb.digest, settings.now, settings.engine)
     cached = getattr(_local, "evaluator", None)
     if cached is None or cached[0] != key:
         from bmdkb.engine.run.evaluate import Evaluator
-        cached = (key, Evaluator(kb, now=settings.now))
+        cached = (key, Evaluator(kb, now=settings.now, engine=settings.engine))
         _local.evaluator = cached
     return cached[1]
 
@@ -178,19 +182,34 @@ def evaluate_item(evaluator, item: Item, settings: Settings) -> tuple[str, tuple
         case = _parse(item)
         if is_fhir_bundle(case):   # a FHIR Bundle: mapped onto the case, facts at their FHIR paths
             case_id = case.get("id") if isinstance(case.get("id"), str) else None
-            result = evaluate_bundle(evaluator, case, item.source, settings.facility, settings.approved_only,
-                                     today=settings.today, facility_file=settings.facility_file).result
-            return _dumps(result), _result_info(result, evaluator.kb.headline_kind)
-        if isinstance(case, dict) and isinstance(case.get("case_id"), str):
-            case_id = case["case_id"]
-        result = evaluator.evaluate(case, item.source, approved_only=settings.approved_only,
-                                    today=settings.today).result
+            evaluation = evaluate_bundle(evaluator, case, item.source, settings.facility, settings.approved_only,
+                                         today=settings.today, facility_file=settings.facility_file)
+        else:
+            if isinstance(case, dict) and isinstance(case.get("case_id"), str):
+                case_id = case["case_id"]
+            evaluation = evaluator.evaluate(case, item.source, approved_only=settings.approved_only,
+                                            today=settings.today)
     except BmdkbError as exc:
-        return _error_line(item, case_id, "input" if exc.exit_code == 2 else "defect", str(exc), exc.problems)
+        return _error_output(item, case_id, "input" if exc.exit_code == 2 else "defect", str(exc), exc.problems,
+                             settings)
     except Exception as exc:  # a defect of bmdkb on this case: reported on its line, the batch goes on
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return _error_line(item, case_id, "defect", message, [Problem(item.source, "", message)])
-    return _dumps(result), _result_info(result, evaluator.kb.headline_kind)
+        return _error_output(item, case_id, "defect", message, [Problem(item.source, "", message)], settings)
+    if settings.output_format == "full":
+        result = evaluation.result
+        return _dumps(result), _result_info(result, evaluator.kb.headline_kind)
+    document = evaluation.document
+    if settings.output_format == "compact":
+        return _dumps(registry.compact(document)), registry.info(document, evaluator.kb.headline_kind)
+    return registry.rows(document, item.index, item.source), registry.info(document, evaluator.kb.headline_kind)
+
+
+def _error_output(item: Item, case_id, kind: str, message: str, problems, settings: Settings) -> tuple:
+    """A failed case's error line (every format writes the same line; Parquet in its ``error`` column)."""
+    line, info = _error_line(item, case_id, kind, message, problems)
+    if settings.output_format == "parquet":
+        return registry.error_rows(item.index, case_id, item.source, line), info
+    return line, info
 
 
 def _result_info(result: dict, headline: str | None) -> tuple:
@@ -301,8 +320,10 @@ class Summary:
         if "error" in doc and "case_index" in doc:
             message = doc["error"]["message"].split("\n", 1)[0]
             self.add(("error", doc["error"].get("kind", "input"), doc["case_index"], message))
-        else:
+        elif "summary" in doc:
             self.add(_result_info(doc, self.headline))
+        else:
+            self.add(registry.compact_info(doc, self.headline))
 
     def to_dict(self, kb, settings: Settings, input_name: str) -> dict:
         """The summary as written to the summary file, naming the input, knowledge base and mode."""
@@ -331,8 +352,9 @@ def run_path(output: str | Path) -> Path:
 
 
 def run_record(kb, settings: Settings, input_name: str) -> dict:
-    """What decides every byte of the output besides the cases: checked by --resume."""
-    return {
+    """What decides every byte of the output besides the cases: checked by --resume. A compact or
+    Parquet run also names its output format and lists each rule's version, status and digest once."""
+    record = {
         "written_by": "bmdkb batch",
         "format": 1,
         "input": input_name,
@@ -342,6 +364,10 @@ def run_record(kb, settings: Settings, input_name: str) -> dict:
         # FHIR input: the --facility file decides each case's LSC, so a resumed run must use the same
         **({"facility": json.dumps(settings.facility, sort_keys=True)} if settings.facility else {}),
     }
+    if settings.output_format != "full":
+        record["output_format"] = settings.output_format
+        record["rules"] = registry.rules_table(kb, governance.statuses(kb, settings.now))
+    return record
 
 
 def _mode(settings: Settings) -> str:
@@ -358,10 +384,11 @@ def _same_file(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def check_paths(input_path: Path, output: Path, display: str) -> None:
-    """Refuse (BatchError, exit 2) an output that would destroy the input or cannot be written."""
+def check_paths(input_path: Path, output: Path, display: str, folder_output: bool = False) -> None:
+    """Refuse (BatchError, exit 2) an output that would destroy the input or cannot be written
+    (``folder_output``: the output is a folder of Parquet parts, not a file)."""
     name = str(output)
-    if output.is_dir():
+    if output.is_dir() and not folder_output:
         raise BatchError(Problem(name, "", "is a folder; give the JSON Lines file to write"))
     folder = output.parent
     if not folder.is_dir():
@@ -380,7 +407,8 @@ def check_paths(input_path: Path, output: Path, display: str) -> None:
 
 # ---------------------------------------------------------------- resume
 
-def _resume_point(output: Path, kb, summary: Summary, mode: str) -> tuple[int, dict | None, bool]:
+def _resume_point(output: Path, kb, summary: Summary, mode: str,
+                  output_format: str = "full") -> tuple[int, dict | None, bool]:
     """Trim a torn last line off ``output``; tally its complete lines, each result line checked
     against this run's mode and knowledge base; return their count, the last one, and whether
     any line was a result (errors lines do not record the run)."""
@@ -401,6 +429,10 @@ def _resume_point(output: Path, kb, summary: Summary, mode: str) -> tuple[int, d
                 results = True
                 _check_same_run(output, f"line {summary.cases}", doc.get("mode"),
                                 doc.get("knowledge_base", {}).get("digest"), kb, mode)
+                if ("summary" in doc) != (output_format == "full"):
+                    written = "full" if "summary" in doc else "compact"
+                    raise BatchError(Problem(str(output), f"line {summary.cases}", f"is a {written} line, not "
+                                             f"{output_format}: run without --resume to start over"))
             keep += len(line)
             last = doc
     return summary.cases, last, results
@@ -436,6 +468,10 @@ def _check_record(output: Path, record: dict, kb, done: int, any_result: bool) -
     if written.get("facility") != record.get("facility"):
         raise BatchError(Problem(str(output), path.name, "was written with another --facility file (or none); "
                                  "run without --resume to start over"))
+    if written.get("output_format", "full") != record.get("output_format", "full"):
+        raise BatchError(Problem(str(output), path.name, f"was written as {written.get('output_format', 'full')} "
+                                 f"output, not {record.get('output_format', 'full')}; run without --resume to "
+                                 "start over"))
     if written.get("ledger_head") != record["ledger_head"]:
         raise BatchError(Problem(str(output), path.name, "was written when the review ledger ended at "
                                  f"{written.get('ledger_head')}, not at {record['ledger_head']}: rule statuses "
@@ -519,7 +555,8 @@ class _Ordered:
 def run(kb, input_path, output, *, workers: int | None = None, resume: bool = False, approved_only: bool = False,
         dask_address: str | None = None, progress=None, input_display: str | None = None,
         chunk_size: int = CHUNK, now: dt.datetime | None = None, today: dt.date | None = None,
-        facility: dict | None = None, facility_file: str = "--facility") -> dict:
+        facility: dict | None = None, facility_file: str = "--facility",
+        engine: str = "durable", output_format: str = "full") -> dict:
     """Evaluate every case of ``input_path`` into ``output``; return the summary (also written next to it).
 
     ``progress(n)`` is called with the number of cases done after each chunk.
@@ -528,13 +565,19 @@ def run(kb, input_path, output, *, workers: int | None = None, resume: bool = Fa
     display = input_display or str(input_path)
     if not input_path.exists():
         raise BatchError(Problem(display, "", "no such file or folder"))
-    check_paths(input_path, output, display)
-    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only, facility, facility_file)
+    if output_format not in registry.FORMATS:
+        raise BatchError(Problem("--output-format", "", f"unknown format {output_format!r}"))
+    check_paths(input_path, output, display, folder_output=output_format == "parquet")
+    settings = Settings(governance.clock(now), today or dt.date.today(), approved_only, facility, facility_file,
+                        engine, output_format)
     record = run_record(kb, settings, display)
     summary = Summary(headline=kb.headline_kind)
+    if output_format == "parquet":
+        return _run_parquet(kb, settings, record, summary, input_path, output, display, resume,
+                            (workers, dask_address, progress, chunk_size))
     done = 0
     if resume:
-        done, last, any_result = _resume_point(output, kb, summary, record["mode"])
+        done, last, any_result = _resume_point(output, kb, summary, record["mode"], output_format)
         _check_record(output, record, kb, done, any_result)
         _check_continues(output, last, kb, input_path, display, done)
     if not resume or not run_path(output).exists():
@@ -567,6 +610,49 @@ def run(kb, input_path, output, *, workers: int | None = None, resume: bool = Fa
                     progress(len(results))
     finally:
         os.close(fd)
+    document = summary.to_dict(kb, settings, display)
+    _write_json(summary_path(output), document)
+    return document
+
+
+def _run_parquet(kb, settings: Settings, record: dict, summary: Summary, input_path: Path, output: Path,
+                 display: str, resume: bool, how: tuple) -> dict:
+    """``run`` for Parquet output: rows into part files (registry.ParquetParts); --resume counts the
+    complete parts, checks them against the run record and the input, and goes on from there."""
+    workers, dask_address, progress, chunk_size = how
+    parts = registry.ParquetParts(output, resume)
+    done = 0
+    if resume:
+        last = None
+        for index, case_id, codes, patterns, withheld, error in parts.read_back():
+            if error is not None:
+                summary.add(registry.error_line_info(error))
+            else:
+                summary.add(("ok", tuple(patterns), tuple(codes),
+                             tuple(c for c in withheld if kb.rules_concluding(c)[0].kind == kb.headline_kind)))
+            last = {"case_id": case_id} if case_id is not None else {}
+        done = summary.cases
+        _check_record(output, record, kb, done, True)
+        _check_continues(output, last, kb, input_path, display, done)
+    if not resume or not run_path(output).exists():
+        _write_json(run_path(output), record)
+    if progress and done:
+        progress(done)
+    chunks = _chunks(read_items(input_path, display, skip=done), chunk_size)
+    try:
+        with contextlib.closing(_results(kb, settings, chunks, workers, dask_address)) as results_stream:
+            for results in results_stream:
+                for rows, info in results:
+                    parts.add(rows)
+                    summary.add(info)
+                if progress:
+                    progress(len(results))
+    except KeyboardInterrupt:
+        parts.flush()   # the cases done so far stay: --resume continues after them
+        raise
+    except registry.RegistryOutputError as exc:
+        raise BatchError(exc.problems) from None
+    parts.flush()
     document = summary.to_dict(kb, settings, display)
     _write_json(summary_path(output), document)
     return document
@@ -625,6 +711,35 @@ def _local_result(submitted) -> list:
                                  "(a defect); the output holds every case before them: --resume continues")) from None
 
 
+# glibc mallopt parameters, and the values a Dask worker gets for the run (see tune_dask_worker)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+DASK_TRIM_THRESHOLD = 128 * 2**20
+DASK_MMAP_THRESHOLD = 32 * 2**20
+
+
+def tune_dask_worker(dask_worker=None) -> dict:
+    """Remove the two costs a Dask worker adds to evaluation (about 30% measured inside a worker):
+    its statistical profiler (sampling every thread's stack every 10 ms, here stopped) and
+    the nanny's ``MALLOC_TRIM_THRESHOLD_=65536``, which makes glibc hand memory back to the system
+    on nearly every free and turns off its adaptive mmap threshold (here raised again with
+    mallopt). Run on every worker when ``batch --dask`` connects; returns what it changed."""
+    changed = {}
+    for name in ("profile", "profile-cycle"):
+        callback = getattr(dask_worker, "periodic_callbacks", {}).get(name)
+        if callback is not None:
+            callback.stop()
+            changed[name] = "stopped"
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None)
+            changed["trim_threshold"] = bool(libc.mallopt(_M_TRIM_THRESHOLD, DASK_TRIM_THRESHOLD))
+            changed["mmap_threshold"] = bool(libc.mallopt(_M_MMAP_THRESHOLD, DASK_MMAP_THRESHOLD))
+        except (OSError, AttributeError):   # not glibc: nothing to tune
+            pass
+    return changed
+
+
 def _dask_results(kb, settings: Settings, chunks, address: str):
     try:
         from dask.distributed import Client
@@ -635,6 +750,7 @@ def _dask_results(kb, settings: Settings, chunks, address: str):
     except OSError as exc:
         raise BatchError(Problem("--dask", "", f"cannot reach the Dask scheduler at {address}: {exc}")) from None
     try:
+        client.run(tune_dask_worker)
         threads = sum(client.nthreads().values()) or 1
         kb_future = client.scatter(kb, broadcast=True, hash=False)
         ordered = _Ordered(lambda chunk: client.submit(evaluate_chunk, kb_future, settings, chunk, pure=False),

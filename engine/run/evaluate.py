@@ -7,9 +7,8 @@ from dataclasses import dataclass, field, replace
 from bmdkb.engine import adapters
 from bmdkb.engine.common.errors import CaseError
 from bmdkb.engine.review import governance
-from bmdkb.engine.run import document
+from bmdkb.engine.run import document, engines
 from bmdkb.engine.run.results import build_result
-from bmdkb.engine.run.runtime import Runtime
 
 
 @dataclass
@@ -49,13 +48,15 @@ def source_path(path: str, input_paths: dict) -> str:
 
 
 class Evaluator:
-    """A knowledge base compiled once, evaluating any number of cases in isolation."""
+    """A knowledge base compiled once (for the rule engine ``engine`` names: durable or clips),
+    evaluating any number of cases in isolation."""
 
-    def __init__(self, kb, now: dt.datetime | None = None):
+    def __init__(self, kb, now: dt.datetime | None = None, engine: str = engines.DEFAULT):
         self.kb = kb
         self.now = now
+        self.engine = engine   # the rule engine's name (engine/run/engines.py)
         self.statuses = governance.statuses(kb, now)
-        self.runtime = Runtime(kb)
+        self.runtime = engines.runtime(kb, engine)
         self.adapter = adapters.for_kb(kb)   # the case adapter kb.yaml names
 
     def evaluate(self, case: dict, file: str = "<case>", approved_only: bool = False,

@@ -25,6 +25,7 @@ import durable_rules_engine as _engine
 from durable.engine import MessageNotHandledException, MessageObservedException
 
 from bmdkb.engine.run import enginejson
+from bmdkb.engine.run.actions import Firing, producer as _producer
 from bmdkb.engine.run.compiler import SINK_RULE, compile_rules, matched_types
 from bmdkb.engine.common.errors import Problem, RuleActionError
 from bmdkb.engine.run.facts import Fact
@@ -40,14 +41,6 @@ _MARKER = "__case_end__"
 _MARKER_RULE = {"all": [{"marker": {"type": _MARKER}}], "pri": 1001}
 _NOT_HANDLED, _OBSERVED, _NO_STATE = 1, 2, 3   # result codes of durable's assert calls
 _dumps = enginejson.dumps   # numbers in a form durable reads exactly (engine/enginejson.py)
-
-
-@dataclass
-class Firing:
-    """One rule firing: the rule and the fact each of its conditions matched, by alias."""
-
-    rule: str
-    matched: dict  # alias -> engine view of the fact (dict with id and type)
 
 
 @dataclass
@@ -175,25 +168,3 @@ def compile_problem(condition: dict) -> str | None:
         return f"durable_rules cannot compile this condition ({exc})"
     _engine.delete_ruleset(handle)
     return None
-
-
-def _producer(rule):
-    """What one firing adds to the facts: a conclusion, a derived fact, or nothing."""
-    if rule.concludes:
-        code, kind = rule.concludes, rule.kind
-
-        def conclude(matched):
-            return Fact(f"conclusion:{code}", "conclusion", {"code": code, "kind": kind}, rule=rule.id)
-
-        return conclude
-    spec = rule.then.assertion
-    source, copy, constants, type_ = spec.source, spec.copy, spec.constants, spec.type
-
-    def derive(matched):
-        used = sorted(m["id"] for m in matched.values())
-        fields = {k: matched[source][k] for k in copy if source and k in matched[source]}
-        fields.update(constants)
-        return Fact(f"{rule.id}({'+'.join(used)})", type_, fields, rule=rule.id,
-                    because=[matched[p.alias]["id"] for p in rule.patterns])
-
-    return derive

@@ -56,7 +56,7 @@ class RuleTestFile:
 class Failure:
     """One unmet expectation of a case."""
 
-    kind: str           # missing | unexpected | support | because
+    kind: str           # missing | unexpected | support | because | engines (two rule engines disagree)
     code: str
     message: str
 

@@ -3,20 +3,23 @@ per rule which cases it fired in and which it was absent from (coverage)."""
 from __future__ import annotations
 
 from bmdkb.engine.authoring.rule_tests.load import load_test_files
+from bmdkb.engine.run import engines
 from bmdkb.engine.run.evaluate import Evaluator
 from bmdkb.engine.authoring.rule_tests.model import (TEST_NOW, TEST_TODAY, CaseOutcome, Failure, RuleResult,
                                                      RuleTestCase, RuleTestFile, RuleTestRun)
 
 
-def run(kb, test_files: list[RuleTestFile], rules=None, evaluator=None) -> RuleTestRun:
+def run(kb, test_files: list[RuleTestFile], rules=None, evaluator=None, others=()) -> RuleTestRun:
     """Evaluate every (not skipped) case with one Evaluator, check expectations, tally per rule.
 
-    ``rules`` limits the per-rule tally and coverage (default: every rule of ``kb``)."""
+    ``rules`` limits the per-rule tally and coverage (default: every rule of ``kb``); each case is
+    also evaluated by the ``others`` (evaluators on other rule engines), and any disagreement with
+    ``evaluator`` is a failure of that case."""
     evaluator = evaluator or Evaluator(kb, now=TEST_NOW)
     outcomes = []
     for test_file in test_files:
         for test in test_file.cases:
-            outcomes.append(run_case(kb, evaluator, test))
+            outcomes.append(run_case(kb, evaluator, test, others))
     scope = list(rules) if rules is not None else list(kb.rules)
     results = {rule_id: RuleResult(rule_id) for rule_id in scope}
     for outcome in outcomes:
@@ -37,8 +40,9 @@ def run(kb, test_files: list[RuleTestFile], rules=None, evaluator=None) -> RuleT
     return RuleTestRun(outcomes, results)
 
 
-def run_case(kb, evaluator, test: RuleTestCase) -> CaseOutcome:
-    """Evaluate one case (unless skipped) and check its expectations."""
+def run_case(kb, evaluator, test: RuleTestCase, others=()) -> CaseOutcome:
+    """Evaluate one case (unless skipped) and check its expectations, and that every evaluator in
+    ``others`` (another rule engine) fires, asserts and concludes exactly the same."""
     if test.skip is not None:
         return CaseOutcome(test)
     evaluation = evaluator.evaluate(test.case, test.label, today=TEST_TODAY)
@@ -46,6 +50,11 @@ def run_case(kb, evaluator, test: RuleTestCase) -> CaseOutcome:
     outcome = CaseOutcome(test, evaluation, {code: c.support for code, c in conclusions.items()},
                           {f.rule for f in evaluation.firings})
     outcome.failures = check_expectations(test.expect, conclusions)
+    for other in others:
+        differs = engines.disagreement(evaluation, other.evaluate(test.case, test.label, today=TEST_TODAY))
+        if differs:
+            outcome.failures.append(Failure("engines", "", f"the {evaluator.engine} and {other.engine} engines "
+                                                           f"disagree: {differs}"))
     return outcome
 
 
@@ -73,9 +82,13 @@ def check_expectations(expect: dict, conclusions: dict) -> list[Failure]:
     return failures
 
 
-def run_selected(kb, root, paths=None) -> tuple[list, RuleTestRun]:
+def run_selected(kb, root, paths=None, engine_names=(engines.DEFAULT,)) -> tuple[list, RuleTestRun]:
     """(test files, run) for ``bmdkb test``: every test file of ``root``, or those named by or under
-    ``paths``; with ``paths`` the per-rule tally counts only the rules whose tests were selected."""
+    ``paths``; with ``paths`` the per-rule tally counts only the rules whose tests were selected.
+    Cases run on the first of ``engine_names``; every other engine must agree with it on each."""
     files = load_test_files(root, paths or None, kb=kb)
     scope = sorted({f.rule for f in files}, key=list(kb.rules).index) if paths else None
-    return files, run(kb, files, rules=scope)
+    first, *rest = engine_names
+    evaluator = Evaluator(kb, now=TEST_NOW, engine=first)
+    others = [Evaluator(kb, now=TEST_NOW, engine=name) for name in rest]
+    return files, run(kb, files, rules=scope, evaluator=evaluator, others=others)

@@ -64,6 +64,8 @@ FUNCTION_IMPORTS_ALLOWED = {
         "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
     ("bmdkb.engine.review.ledger", "bmdkb.engine.kb.schemas"):
         "jsonschema (a tenth of a second) only when ledger entries are checked or written",
+    ("bmdkb.engine.review.rosterlog", "bmdkb.engine.kb.schemas"):
+        "jsonschema only when roster-log entries are checked or written, never on a cold evaluate",
     ("bmdkb.engine.review.ledger", "filelock"):
         "only a writer takes the ledger's lock; every reader of rule statuses would pay its import",
     ("bmdkb.engine.run.batch", "ctypes"):

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bmdkb.engine.common.errors import Problem
-from bmdkb.engine.kb import schemas
 from bmdkb.engine.kb.model import canonical_digest
 from bmdkb.engine.review import signing
 
@@ -106,6 +105,8 @@ def _problem(entry: dict, line_no: int, prev: dict | None) -> str | None:
     name = f"roster entry {entry.get('seq', '?')} (line {line_no})"
     if isinstance(entry.get("hash"), str) and entry_hash(entry) != entry["hash"]:
         return f"{name}: its content does not match its hash: the entry was edited"
+    from bmdkb.engine.kb import schemas   # jsonschema: only when a roster entry is checked, never on a cold evaluate
+
     found = schemas.problems("roster-log-entry", entry, "")
     if found:
         return f"{name}: {found[0].field}: {found[0].message}"
@@ -169,6 +170,8 @@ def new_entry(log: RosterLog, board: dict, by: str, signer_id: str, note, time: 
              "by": by, "signer": signer_id, "note": note, "board": board, "prev_hash": log.head}
     entry["signature"] = signer.sign(signing.payload(KIND, entry))
     entry["hash"] = entry_hash(entry)
+    from bmdkb.engine.kb import schemas   # jsonschema: only when a roster is adopted
+
     found = schemas.problems("roster-log-entry", entry, "")
     if found:  # pragma: no cover - a defect in the caller, never written
         raise ValueError(f"refusing to write an invalid roster entry: {found[0].field}: {found[0].message}")

@@ -64,6 +64,14 @@ FUNCTION_IMPORTS_ALLOWED = {
         "an optional dependency, needed only for `bmdkb batch --output-format parquet`",
     ("bmdkb.engine.review.ledger", "bmdkb.engine.kb.schemas"):
         "jsonschema (a tenth of a second) only when ledger entries are checked or written",
+    ("bmdkb.engine.review.signing", "cryptography"):
+        "cryptography (~15 ms) only when a signature is made or checked: a cached verdict needs none",
+    ("bmdkb.engine.review.signing", "cryptography.hazmat.primitives"):
+        "cryptography (~15 ms) only when a signature is made or checked: a cached verdict needs none",
+    ("bmdkb.engine.review.signing", "cryptography.hazmat.primitives.asymmetric"):
+        "cryptography (~15 ms) only when a signature is made or checked: a cached verdict needs none",
+    ("bmdkb.engine.adapters.dxa", "bmdkb.engine.adapters.dxa.fhir"):
+        "the FHIR mapping (~10 ms) only when a Bundle is read, never for a contract case",
     ("bmdkb.engine.review.rosterlog", "bmdkb.engine.kb.schemas"):
         "jsonschema only when roster-log entries are checked or written, never on a cold evaluate",
     ("bmdkb.engine.review.ledger", "filelock"):

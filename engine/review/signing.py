@@ -22,11 +22,21 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from bmdkb.engine.common.errors import BmdkbError, Problem
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+def _crypto():
+    """cryptography's exceptions, serialization and ed25519 modules, imported on first use: a cold
+    `evaluate` whose ledger verdict is cached signs and checks nothing, so it never pays the ~15 ms."""
+    from cryptography import exceptions
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    return exceptions, serialization, ed25519
 
 PREFIX = "ed25519:"
 KEY_VAR = "BMDKB_SIGNING_KEY"
@@ -52,6 +62,7 @@ class Signer:
 
 def public_text(key: Ed25519PublicKey) -> str:
     """``ed25519:<base64 raw 32 bytes>`` of a public key."""
+    _, serialization, _ = _crypto()
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return PREFIX + base64.b64encode(raw).decode("ascii")
 
@@ -83,16 +94,17 @@ def valid(public: str | None, data: bytes, signature) -> bool:
     raw_key, raw_sig = _decode(public, 32), _decode(signature, 64)
     if raw_key is None or raw_sig is None:
         return False
+    exceptions, _, ed25519 = _crypto()
     try:
-        Ed25519PublicKey.from_public_bytes(raw_key).verify(raw_sig, data)
-    except (InvalidSignature, ValueError):
+        ed25519.Ed25519PublicKey.from_public_bytes(raw_key).verify(raw_sig, data)
+    except (exceptions.InvalidSignature, ValueError):
         return False
     return True
 
 
 def generate() -> Ed25519PrivateKey:
     """A new Ed25519 private key."""
-    return Ed25519PrivateKey.generate()
+    return _crypto()[2].Ed25519PrivateKey.generate()
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -126,6 +138,7 @@ def write_private_key(key: Ed25519PrivateKey, out, kb_root, where: str = "--out"
         raise SigningError(Problem(str(out), where, "already exists: refusing to overwrite a key"))
     if not target.parent.is_dir():
         raise SigningError(Problem(str(out), where, f"no such folder: {target.parent}"))
+    _, serialization, _ = _crypto()
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -148,11 +161,12 @@ def load_private_key(path, where: str = "--key") -> Signer:
     if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SigningError(Problem(str(path), where, f"the signing key is readable by other users (mode "
                                                      f"{stat.S_IMODE(info.st_mode):04o}); run chmod 600 on it"))
+    _, serialization, ed25519 = _crypto()
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise SigningError(Problem(str(path), where, f"not an unencrypted PEM private key ({exc})")) from None
-    if not isinstance(key, Ed25519PrivateKey):
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise SigningError(Problem(str(path), where, "not an Ed25519 key (make one with `bmdkb review keygen`)"))
     return Signer(key, public_text(key.public_key()), str(path))
 

@@ -17,7 +17,7 @@ import hashlib
 import os
 import pickle
 import tempfile
-from importlib import metadata
+import importlib.util
 from pathlib import Path
 
 from bmdkb.engine.kb import cache
@@ -31,12 +31,22 @@ _SCHEMAS = ("ledger-entry", "roster-log-entry", "board")
 @functools.lru_cache(maxsize=1)
 def verifier() -> bytes:
     """Digest of the code and schemas that decide a ledger's verdict."""
-    digest = hashlib.sha256(metadata.version("cryptography").encode())
+    digest = hashlib.sha256(_installed("cryptography"))
     for module in (ledger, rosterlog, signing, roster):
         digest.update(Path(module.__file__).read_bytes())
     for name in _SCHEMAS:
         digest.update((PACKAGE_ROOT / "schemas" / f"{name}.schema.json").read_bytes())
     return digest.digest()
+
+
+def _installed(package: str) -> bytes:
+    """Which installed copy of ``package`` verifies signatures (its path, size and time), read without
+    importing it or importlib.metadata (each costs a cold start more than the cache saves)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        return b"absent"
+    info = os.stat(spec.origin)
+    return f"{spec.origin}|{info.st_size}|{info.st_mtime_ns}".encode()
 
 
 def _bytes(path: Path) -> bytes | None:

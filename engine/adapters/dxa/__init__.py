@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bmdkb.engine.adapters.interface import DataFile
 from bmdkb.engine.adapters.dxa import adapter as _dxa
-from bmdkb.engine.adapters.dxa import fhir as _fhir
 
 
 class DxaAdapter:
@@ -36,13 +35,14 @@ class DxaAdapter:
         """The mg/cm2 hint for an implausible BMD; None for every other error."""
         return _dxa.schema_message(error)
 
-
     def case_from_bundle(self, bundle, file, domain_data, facility=None, facility_file="--facility"):
         """A FHIR R4 Bundle as a contract case, with the FHIR path of every field (fhir.Mapped)."""
+        from bmdkb.engine.adapters.dxa import fhir as _fhir   # the FHIR mapping: only when a Bundle is read
         return _fhir.case_from_bundle(bundle, file, domain_data, facility, facility_file)
 
     def fhir_binding(self, domain_data):
         """The FHIR terminology binding (``loinc_codes`` and lookups), or None without one."""
+        from bmdkb.engine.adapters.dxa import fhir as _fhir   # the FHIR mapping: only when a Bundle is read
         return _fhir.binding(domain_data)
 
     def facility_problems(self, facility, file):

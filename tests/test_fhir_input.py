@@ -419,3 +419,16 @@ def test_fhir_to_case_on_bad_input_prints_nothing_and_exits_2(tmp_path):
     case.write_text("case_id: x\nscans: []\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["fhir", "to-case", str(case), "--kb", str(REPO)])
     assert result.exit_code == 2 and "not a FHIR Bundle" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["fhir", "to-case"], ["validate"]])
+def test_a_bare_resource_is_refused_as_not_a_bundle_not_read_as_a_case(command):
+    """The US Core DiagnosticReport on its own is FHIR but not a Bundle: exit 2 naming resourceType and
+    saying what to do, not a list of missing case fields; nothing on stdout."""
+    report = US_CORE / "uscore-DiagnosticReport-bone-density-report.json"
+    done = CliRunner().invoke(cli, [*command, "--kb", str(REPO), str(report)])
+    assert done.exit_code == 2, done.output
+    if command != ["validate"]:   # validate reports the knowledge base's check on stdout first, by design
+        assert done.stdout == ""
+    assert "resourceType: is 'DiagnosticReport', not 'Bundle'" in done.output
+    assert "case_id" not in done.output

@@ -9,8 +9,10 @@ from bmdkb.engine.common.errors import CaseError, Problem
 
 
 def is_bundle(data) -> bool:
-    """True for a FHIR Bundle (a mapping whose resourceType is Bundle), told apart by content."""
-    return isinstance(data, dict) and data.get("resourceType") == "Bundle"
+    """True for FHIR input (a mapping with a ``resourceType``), told apart from a contract case by
+    content: a case never has one. Anything but a Bundle is then refused by ``Bundle`` with a message
+    saying so, rather than read as a case and reported as missing every case field."""
+    return isinstance(data, dict) and "resourceType" in data
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,11 @@ class BundleReader:
     """A Bundle's entries by type, and references between them resolved by fullUrl or Type/id."""
 
     def __init__(self, bundle: dict, file: str):
-        if not is_bundle(bundle):
-            raise CaseError(Problem(file, "resourceType", "not a FHIR Bundle"))
+        if not (is_bundle(bundle) and bundle["resourceType"] == "Bundle"):
+            kind = bundle.get("resourceType") if isinstance(bundle, dict) else None
+            raise CaseError(Problem(file, "resourceType", f"is {kind!r}, not 'Bundle': bmdkb reads FHIR as a Bundle "
+                                    "holding the Patient, the DXA Observations (and their Devices), medications "
+                                    "and conditions; put this resource and the ones it references in one"))
         self.bundle = bundle
         self.file = file
         entries = bundle.get("entry") or []

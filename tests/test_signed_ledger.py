@@ -532,3 +532,16 @@ def test_a_roster_where_two_members_share_a_key_is_not_adopted(mini_kb_root):
     keyring.write_board(mini_kb_root, board)
     with pytest.raises(governance.ReviewError, match="two members have the same public key"):
         governance.adopt_roster(knowledge_base.load(mini_kb_root), keyring.key(mini_kb_root, "ed"))
+
+
+def test_a_pinned_genesis_roster_catches_a_history_rewritten_with_new_keys(runner, mini_kb_root):
+    """The attack no chain can see: the whole roster log rewritten from its start with keys the attacker
+    made. Pinned outside the repository, the genesis digest `verify` prints catches it."""
+    approved_scenario(mini_kb_root)
+    printed = verify(runner, mini_kb_root).stdout
+    genesis = next(line.split()[2] for line in printed.splitlines() if line.startswith("genesis roster "))
+    assert verify(runner, mini_kb_root, "--genesis", genesis).exit_code == 0
+    fails(verify(runner, mini_kb_root, "--genesis", "sha256:" + "0" * 64),
+          f"the genesis roster is {genesis}, not the pinned sha256:{'0' * 64}")
+    (mini_kb_root / "provenance" / "roster-log.jsonl").unlink()
+    fails(verify(runner, mini_kb_root, "--genesis", genesis), "no roster adopted, but the genesis roster was pinned")

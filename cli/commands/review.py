@@ -367,6 +367,20 @@ def log(rule_id, fmt, kb_root):
                                                               "not shown)"))
 
 
+def _genesis_problem(reading, expected: str):
+    """A Problem when the roster log does not start with the pinned genesis roster ``expected``."""
+    rosters = reading.rosters
+    found = rosters.entries[0]["roster"] if rosters and rosters.entries else None
+    if found == expected:
+        return None
+    where = rosters.display if rosters else "provenance/roster-log.jsonl"
+    if found is None:
+        return Problem(where, "", f"no roster adopted, but the genesis roster was pinned as {expected}: the "
+                                  "roster log was deleted or never written")
+    return Problem(where, "", f"the genesis roster is {found}, not the pinned {expected}: the roster history "
+                              "was rewritten (new keys from its start)")
+
+
 @review.command(epilog=exitstatus.epilog("review verify"))
 @click.option("--head", "expect_head", default=None, metavar="HASH",
               help="A head hash recorded earlier: fail if the ledger no longer contains it, which catches entries "
@@ -377,8 +391,11 @@ def log(rule_id, fmt, kb_root):
 @click.option("--manifest", "manifest_file", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="With --release: a copy of that release's manifest kept outside the repository (default "
                    "knowledge/release-manifest.yaml).")
+@click.option("--genesis", "expect_genesis", default=None, metavar="DIGEST",
+              help="The genesis roster's digest, pinned outside the repository (verify prints it): fail unless "
+                   "the roster log starts with it, which catches a history rewritten from scratch with new keys.")
 @kb_option
-def verify(expect_head, release_version, manifest_file, kb_root):
+def verify(expect_head, release_version, manifest_file, expect_genesis, kb_root):
     """Check the ledger's hash chain, every entry's signature against the roster in force at it
     (provenance/roster-log.jsonl) and that times never go backwards; name the first entry that
     was edited, inserted, deleted, reordered, backdated or forged."""
@@ -390,6 +407,8 @@ def verify(expect_head, release_version, manifest_file, kb_root):
     if broken is None and release_version:
         verdict = release_anchor.check(root, release_version, manifest_file)
         reading, broken, checked = verdict.reading, verdict.broken, verdict.checked
+    if broken is None and expect_genesis:
+        broken = _genesis_problem(reading, expect_genesis)
     if broken is not None:
         decide(exitstatus.FINDINGS)
         intact = f" (entries 1 to {len(reading.entries)} are intact)" if reading.entries and \

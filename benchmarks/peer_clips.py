@@ -22,56 +22,11 @@ import clips
 from clips._clips import ffi, lib
 from clips.common import environment_builder
 
-from bmdkb.engine.kb.conditions import AnyOf, referenced_fields
+from bmdkb.engine.kb.conditions import referenced_fields
+# the engine's own translation of values, tests and slots: the peer differs only in keeping no trace
+from bmdkb.engine.run.clips_runtime import condition as _test, literal as _literal, slots as _slots
 
 RANK = {"considered": 0, "supported": 1}
-
-
-def _literal(value) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _equal(var: str, value) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"(and (numberp {var}) (= {var} {_literal(value)}))"
-    return f"(eq {var} {_literal(value)})"
-
-
-def _test(test, var) -> str:
-    if isinstance(test, AnyOf):
-        return "(or " + " ".join("(and TRUE " + " ".join(_test(t, var) for t in group) + ")"
-                                 for group in test.groups) + ")"
-    v = var(test.field)
-    if test.op == "exists":
-        return f"(neq {v} nil)" if test.value else f"(eq {v} nil)"
-    if test.op == "eq":
-        return _equal(v, test.value)
-    if test.op == "ne":
-        return f"(and (neq {v} nil) (not {_equal(v, test.value)}))"
-    if test.op == "in":
-        return "(or " + " ".join(_equal(v, x) for x in test.value) + ")"
-    symbol = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[test.op]
-    return f"(and (numberp {v}) ({symbol} {v} {_literal(test.value)}))"
-
-
-def _slots(kb) -> dict:
-    """Fact type -> the fields any rule tests, copies or sets (plus id)."""
-    slots: dict = {}
-    for rule in kb.rules.values():
-        for pattern in rule.patterns:
-            slots.setdefault(pattern.fact, {"id"}).update(t.field for t in referenced_fields(pattern.tests))
-        spec = rule.then.get("assert")
-        if spec:
-            slots.setdefault(spec["type"], {"id"}).update(spec.get("copy", []), spec.get("set", {}))
-            source = rule.pattern(spec["from"]) if spec.get("from") else None
-            if source:
-                slots.setdefault(source.fact, {"id"}).update(spec.get("copy", []))
-    slots.setdefault("conclusion", {"id"}).update({"code", "kind"})
-    return {fact: sorted(fields) for fact, fields in slots.items()}
 
 
 def compile_kb(kb) -> list[str]:

@@ -34,7 +34,8 @@ from bmdkb.engine.run.actions import Firing, producer as _producer
 _INT64 = (-(2**63), 2**63 - 1)   # durable saturates larger integers (strtoll); so does this hand-over
 
 
-def _literal(value) -> str:
+def literal(value) -> str:
+    """A Python value as a CLIPS literal (integers saturated as durable_rules saturates them)."""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
@@ -47,13 +48,14 @@ def _literal(value) -> str:
 
 def _equal(var: str, value) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"(and (numberp {var}) (= {var} {_literal(value)}))"
-    return f"(eq {var} {_literal(value)})"
+        return f"(and (numberp {var}) (= {var} {literal(value)}))"
+    return f"(eq {var} {literal(value)})"
 
 
-def _test(test, var) -> str:
+def condition(test, var) -> str:
+    """A rule test (or any-of group) as a CLIPS expression over the variables ``var(field)`` names."""
     if isinstance(test, AnyOf):
-        return "(or " + " ".join("(and TRUE " + " ".join(_test(t, var) for t in group) + ")"
+        return "(or " + " ".join("(and TRUE " + " ".join(condition(t, var) for t in group) + ")"
                                  for group in test.groups) + ")"
     v = var(test.field)
     if test.op == "exists":
@@ -66,10 +68,10 @@ def _test(test, var) -> str:
         return "(or FALSE " + " ".join(_equal(v, x) for x in test.value) + ")"
     symbol = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[test.op]
     if isinstance(test.value, str):   # strings compare by code point (durable compares them with strcmp)
-        return f"(and (stringp {v}) ({symbol} (str-compare {v} {_literal(test.value)}) 0))"
+        return f"(and (stringp {v}) ({symbol} (str-compare {v} {literal(test.value)}) 0))"
     if isinstance(test.value, bool) or not isinstance(test.value, (int, float)):
         return "FALSE"
-    return f"(and (numberp {v}) ({symbol} {v} {_literal(test.value)}))"
+    return f"(and (numberp {v}) ({symbol} {v} {literal(test.value)}))"
 
 
 def template(fact_type: str) -> str:
@@ -129,21 +131,21 @@ def compile_kb(kb) -> list[str]:
 
             parts = [f"({f} {var(f)})" for f in used]
             if pattern.tests:
-                condition = "(and TRUE " + " ".join(_test(t, var) for t in pattern.tests) + ")"
-                parts[-1] = f"({used[-1]} {var(used[-1])}&:{condition})"
+                tests = "(and TRUE " + " ".join(condition(t, var) for t in pattern.tests) + ")"
+                parts[-1] = f"({used[-1]} {var(used[-1])}&:{tests})"
             lhs.append(f"?f{k} <- ({template(pattern.fact)} " + " ".join(parts) + ")")
             ids.append(var("id"))
             addresses.append(f"(fact-index ?f{k})")
         if rule.concludes:
-            new = (f'(assert ({template("conclusion")} (id "conclusion:{rule.concludes}") (code {_literal(rule.concludes)}) '
-                   f'(kind {_literal(rule.kind)})))')
+            new = (f'(assert ({template("conclusion")} (id "conclusion:{rule.concludes}") (code {literal(rule.concludes)}) '
+                   f'(kind {literal(rule.kind)})))')
         else:
             source = next(k for k, p in enumerate(rule.patterns) if p.alias == spec.source) \
                 if spec.source else None
             joined = ids[0] if len(ids) == 1 else f'(bmdkb-sorted-ids {" ".join(ids)})'   # one id needs no sort
-            fields = [f'(id (str-cat {_literal(rule.id + "(")} {joined} ")"))']
+            fields = [f'(id (str-cat {literal(rule.id + "(")} {joined} ")"))']
             fields += [f"({f} ?p{source}_{f})" for f in spec.copy if source is not None]
-            fields += [f"({f} {_literal(value)})" for f, value in spec.constants.items()]
+            fields += [f"({f} {literal(value)})" for f, value in spec.constants.items()]
             new = f"(assert ({template(spec.type)} " + " ".join(fields) + "))"
         rhs = (f"(bind ?new {new}) (bind ?*fired* (str-cat ?*fired* {n} \" \" "
                + " ".join(f'{a} " "' for a in addresses)

@@ -26,7 +26,7 @@ from pathlib import Path
 from bmdkb.engine.kb import knowledge_base
 
 from bmdkb.engine.resources import ENGINE_DIR
-KEEP = 8  # cached knowledge bases kept; older ones are removed
+KEEP = 8  # cached files of each kind (knowledge bases, ledger verdicts) kept; older ones are removed
 
 
 def cache_dir() -> Path | None:
@@ -81,25 +81,35 @@ def load(root: str | Path | None = None):
         path = folder / f"kb-{key(root)}.pickle"
     except OSError:
         return knowledge_base.load(root)  # an unreadable file: the loader words the error
-    try:
-        with open(path, "rb") as handle:
-            kb = pickle.load(handle)
-        if isinstance(kb, knowledge_base.KnowledgeBase):
-            return kb
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-        pass
-    kb = knowledge_base.load(root)
-    _store(folder, path, kb)
+    kb = fetch(path, knowledge_base.KnowledgeBase)
+    if kb is None:
+        kb = knowledge_base.load(root)
+        keep(folder, path, kb)
     return kb
 
 
-def _store(folder: Path, path: Path, kb) -> None:
+def fetch(path: Path, kind: type):
+    """The object pickled at ``path`` if it is a ``kind``; None when absent, unreadable or of another
+    version (a cache miss, never an error)."""
+    try:
+        with open(path, "rb") as handle:
+            found = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+    return found if isinstance(found, kind) else None
+
+
+def keep(folder: Path, path: Path, value) -> None:
+    """Pickle ``value`` to ``path`` (in ``folder``) atomically, then keep only the KEEP newest files
+    named like it (``kb-*``, ``ledger-*``: the part before the first dash); a cache that cannot be
+    written is no cache, so errors are ignored."""
+    family = path.name.split("-", 1)[0]
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".kb-", suffix=".tmp", delete=False) as handle:
-            pickle.dump(kb, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{family}-", suffix=".tmp", delete=False) as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(handle.name, path)
-        cached = sorted(folder.glob("kb-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        cached = sorted(folder.glob(f"{family}-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in cached[KEEP:]:
             old.unlink(missing_ok=True)
     except OSError:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import pickle
-import tempfile
 import importlib.util
 from pathlib import Path
 
@@ -24,7 +22,6 @@ from bmdkb.engine.kb import cache
 from bmdkb.engine.kb.knowledge_base import PACKAGE_ROOT
 from bmdkb.engine.review import ledger, roster, rosterlog, signing
 
-KEEP = 8
 _SCHEMAS = ("ledger-entry", "roster-log-entry", "board")
 
 
@@ -73,16 +70,12 @@ def reading(path, display: str = ledger.LEDGER_FILE) -> ledger.Reading:
     folder = cache.cache_dir()
     store = folder / f"ledger-{key(path, data, roster_data)}.pickle" if folder is not None else None
     if store is not None:
-        try:
-            with open(store, "rb") as handle:
-                found = pickle.load(handle)
-            if isinstance(found, ledger.Reading) and found.display == display:
-                return found
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-            pass
+        found = cache.fetch(store, ledger.Reading)
+        if found is not None and found.display == display:
+            return found
     result = ledger.parse(data, path, display, rosterlog.parse(roster_data))
     if store is not None and result.ok:
-        _store(folder, store, result)
+        cache.keep(folder, store, result)
     return result
 
 
@@ -94,17 +87,4 @@ def remember(path, result: ledger.Reading) -> None:
     if folder is None or not result.ok:
         return
     path = Path(path)
-    _store(folder, folder / f"ledger-{key(path, _bytes(path), _bytes(ledger.roster_path(path)))}.pickle", result)
-
-
-def _store(folder: Path, path: Path, result: ledger.Reading) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ledger-", suffix=".tmp", delete=False) as handle:
-            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(handle.name, path)
-        kept = sorted(folder.glob("ledger-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[KEEP:]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass
+    cache.keep(folder, folder / f"ledger-{key(path, _bytes(path), _bytes(ledger.roster_path(path)))}.pickle", result)

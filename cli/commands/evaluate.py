@@ -1,6 +1,8 @@
 """`bmdkb evaluate`: the result of one or more patient cases, as text, Markdown or JSON."""
 from __future__ import annotations
 
+import functools
+
 import click
 
 from bmdkb.engine.api import exitstatus
@@ -25,7 +27,7 @@ def evaluate(cases, fmt, approved_only, with_why, facility_file, release_version
 
     Nothing is printed unless every case evaluates: a bad case stops the run with exit status 2.
     """
-    from bmdkb.engine.api import Evaluator   # lazy: start-up time
+    from bmdkb.engine.api import Evaluator, read_facility   # lazy: start-up time
     from bmdkb.cli.render import result as render
 
     kb = load_kb(kb_root)
@@ -33,7 +35,9 @@ def evaluate(cases, fmt, approved_only, with_why, facility_file, release_version
         from bmdkb.engine.api import release
         release.verify_release(kb, release_version)
     evaluator = Evaluator(kb, engine=engine)
-    evaluations = [_evaluate_one(evaluator, kb, path, approved_only, facility_file) for path in cases]
+    # the --facility file is read and checked once, at the first Bundle that needs it
+    facility = functools.cache(lambda: read_facility(kb, facility_file) if facility_file else None)
+    evaluations = [_evaluate_one(evaluator, path, approved_only, facility, facility_file) for path in cases]
     if fmt == "prov":
         from bmdkb.cli.render import prov
         titles = {sid: s.meta.get("title", sid) for sid, s in kb.sources.items()}
@@ -61,12 +65,12 @@ def evaluate(cases, fmt, approved_only, with_why, facility_file, release_version
     click.echo("\n".join(pieces), nl=False)
 
 
-def _evaluate_one(evaluator, kb, path, approved_only, facility_file):
+def _evaluate_one(evaluator, path, approved_only, facility, facility_file):
     """One file: a FHIR Bundle (mapped onto the contract case) or a contract case."""
-    from bmdkb.engine.api import evaluate_bundle, is_fhir_bundle, read_case, read_facility
+    from bmdkb.engine.api import evaluate_bundle, is_fhir_bundle, read_case
 
     data = read_case(path, path)
     if is_fhir_bundle(data):
-        facility = read_facility(kb, facility_file) if facility_file else None
-        return evaluate_bundle(evaluator, data, path, facility, approved_only, facility_file=facility_file or "--facility")
+        return evaluate_bundle(evaluator, data, path, facility(), approved_only,
+                               facility_file=facility_file or "--facility")
     return evaluator.evaluate(data, path, approved_only=approved_only)

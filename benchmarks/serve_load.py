@@ -93,9 +93,9 @@ def in_process(samples: int) -> dict:
 class Server:
     """`bmdkb serve` on a free loopback port, trusting the spec's test key."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, workers: int):
         (folder / "facility.json").write_text(json.dumps(cds_bundle.FACILITY))
-        (folder / "serve.yaml").write_text(yaml.safe_dump({
+        (folder / "serve.yaml").write_text(yaml.safe_dump({"workers": workers,
             "issuers": {ISS: {"jwks_file": str(SPEC / "23-jwks.json")}},
             "facility": "facility.json", "feedback_store": "feedback.jsonl"}))
         self.port = free_port()
@@ -212,6 +212,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=10_000, help="requests in all, over the three levels")
     parser.add_argument("--max-seconds", type=float, default=240, help="the most any one level may run")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="`bmdkb serve --workers` (default: one per core)")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -219,7 +220,7 @@ def main(argv=None):
     before = in_process(500)
     body = request_body()
     with tempfile.TemporaryDirectory() as folder:
-        server = Server(Path(folder))
+        server = Server(Path(folder), args.workers)
         try:
             run_level(server, 1, 100, body, 30)   # warm-up, not reported
             levels = []

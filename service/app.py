@@ -29,17 +29,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bmdkb.cli.render import escape
 from bmdkb.engine import api
 from bmdkb.service import auth, cards, fhir, pages
+from bmdkb.service.answering import Answer, Answerer
 from bmdkb.service.config import card_groups
 from bmdkb.service.feedback import FeedbackError, FeedbackStore, parse as parse_feedback
 
 log = logging.getLogger("bmdkb.service")
 HOOK = "patient-view"
+FAILED = "the service failed on this request; the failure is logged (no patient data)"
 _BASE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
@@ -58,12 +60,16 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 class Service:
-    """One knowledge base served: what every request needs, built once at start."""
+    """One knowledge base served: what every request needs, built once at start.
 
-    def __init__(self, config, kb, evaluator):
+    Calls are evaluated here by ``evaluator`` or, with ``pool`` (pool.EvaluationPool, ``--workers
+    N``), by its worker processes; either way by an answering.Answerer."""
+
+    def __init__(self, config, kb, evaluator=None, pool=None):
         self.config = config
         self.kb = kb
-        self.evaluator = evaluator
+        self.pool = pool
+        self.answerer = Answerer(config, kb, evaluator) if pool is None else None
         self.id = kb.meta["name"]
         binding = api.fhir_binding(kb)
         if binding is None:
@@ -71,7 +77,7 @@ class Service:
                                              "binding: the service cannot ask for DXA Observations"))
         self.keys = fhir.prefetch_keys(binding.loinc_codes)
         self.dxa_codes = fhir.dxa_codes(binding)
-        self.renderer = cards.CardRenderer(kb, card_groups(config, kb.stages), config.mode)
+        self.groups = card_groups(config, kb.stages)   # checked here, at start, with workers too
         self.passages = pages.passages(kb)
         self.store = FeedbackStore(config.feedback_store)
         self.http: httpx.AsyncClient | None = None
@@ -79,26 +85,30 @@ class Service:
         self.verifier = auth.Verifier(config, self.fetch)
 
     async def start(self) -> None:
-        """Open the outgoing HTTP client (FHIR servers, key sets)."""
+        """Open the outgoing HTTP client (FHIR servers, key sets); put the evaluation workers on the loop."""
         self.http = httpx.AsyncClient(timeout=self.config.fhir_timeout_seconds, follow_redirects=False,
                                       limits=httpx.Limits(max_connections=50))
         self.client = fhir.FhirClient(self.http, self.config.max_fhir_response_bytes, self.config.fhir_servers)
+        if self.pool is not None:
+            await self.pool.attach()
 
     async def stop(self) -> None:
-        """Close the outgoing HTTP client."""
+        """Close the outgoing HTTP client and stop the evaluation workers."""
         if self.http is not None:
             await self.http.aclose()
+        if self.pool is not None:
+            await self.pool.close()
 
     def warm_up(self) -> None:
-        """Read a small Bundle of every resource type the service asks for, once at start, so the
-        FHIR models are loaded before the first clinician waits for them (its errors are expected)."""
-        entries = [{"resource": {"resourceType": t, "id": "warm-up"}} for t in
-                   ("Patient", "Observation", "MedicationRequest", "MedicationStatement", "Condition", "Device")]
-        try:
-            api.case_from_bundle({"resourceType": "Bundle", "type": "collection", "entry": entries}, "warm-up",
-                                 self.kb)
-        except api.BmdkbError:
-            pass
+        """Load the FHIR models before the first call (the pool's workers warm up themselves)."""
+        if self.answerer is not None:
+            self.answerer.warm_up()
+
+    async def answer(self, bundle: dict, label: str, base: str, notes: list) -> Answer:
+        """The cards for a gathered Bundle, from a worker process when there is a pool."""
+        if self.pool is not None:
+            return await self.pool.answer(bundle, label, base, notes)
+        return self.answerer.answer(bundle, label, base, notes)
 
     async def fetch(self, url: str, limit: int) -> bytes:
         """The bytes at ``url`` (a key set), at most ``limit``."""
@@ -233,6 +243,36 @@ def _where(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {last.filename.rsplit('/', 1)[-1]}:{last.lineno}" if last else type(exc).__name__
 
 
+class ContainFailures:
+    """ASGI middleware: an unexpected failure is answered 500 with a short JSON message and logged
+    by its kind and place only. Starlette's own handler for it re-raises after answering (so that
+    servers can log it), and uvicorn would then print the traceback with the exception's message,
+    which can quote patient data; here it stops."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        """Run the application; contain what it raises."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def sending(message):
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            log.error("%s %s failed: %s", scope.get("method", ""), escape.text(str(scope.get("path", ""))[:80]),
+                      _where(exc))
+            if not answered:
+                await error(500, FAILED)(scope, receive, send)
+
+
 def create_app(service: Service) -> Starlette:
     """The ASGI application serving ``service``."""
 
@@ -258,32 +298,25 @@ def create_app(service: Service) -> Starlette:
         except fhir.WrongPatient as exc:
             raise Refusal(400, str(exc)) from None
         base = service.base(request)
-        gathered_at = evaluated = time.perf_counter()
+        gathered_at = time.perf_counter()
         if not fhir.has_dxa(gathered.bundle, service.dxa_codes):
-            issued, infos = [], []
+            answered = Answerer.EMPTY
         else:
             notes = [f"Not available, so treated as unknown: {', '.join(k.label for k in service.keys if k.key in gathered.missing)}."] \
                 if gathered.missing else []
-            try:
-                evaluation = api.evaluate_bundle(service.evaluator, gathered.bundle, f"hook {hook['hookInstance']}",
-                                                 facility=service.config.facility,
-                                                 approved_only=service.config.approved_only)
-            except api.CaseError as exc:
-                evaluated = time.perf_counter()
-                card, info = cards.problem_card(service.kb, base, str(exc), service.config.mode)
-                issued, infos = [card], [info]
-            else:
-                evaluated = time.perf_counter()
-                issued, infos = service.renderer.render(evaluation, base, notes)
-        service.store.note_cards(infos)
-        answer = JSONResponse({"cards": issued})
+            answered = await service.answer(gathered.bundle, f"hook {hook['hookInstance']}", base, notes)
+        service.store.note_cards(answered.infos)
+        answer = Response(answered.body, media_type="application/json")
         done = time.perf_counter()
-        # Server-Timing (W3C): where the service's time went, for the benchmark and for operators
+        # Server-Timing (W3C): where the service's time went, for the benchmark and for operators;
+        # "evaluate" and "cards" as the evaluating process measured them, "wait" what else the call
+        # waited between gathering and its answer (for a worker process and the data's trip there)
+        waited = done - gathered_at - answered.evaluate_seconds - answered.cards_seconds
         answer.headers["Server-Timing"] = ", ".join(f"{name};dur={ms * 1000:.2f}" for name, ms in (
-            ("check", checked - started), ("gather", gathered_at - checked), ("evaluate", evaluated - gathered_at),
-            ("cards", done - evaluated), ("total", done - started)))
+            ("check", checked - started), ("gather", gathered_at - checked), ("evaluate", answered.evaluate_seconds),
+            ("cards", answered.cards_seconds), ("wait", max(waited, 0.0)), ("total", done - started)))
         log.info("hook %s hookInstance=%s cards=%d prefetched=%s fetched=%s missing=%s %.1f ms", HOOK,
-                 escape.text(hook["hookInstance"][:64]), len(issued), ",".join(gathered.prefetched) or "-",
+                 escape.text(hook["hookInstance"][:64]), answered.cards, ",".join(gathered.prefetched) or "-",
                  ",".join(gathered.fetched) or "-", ",".join(gathered.missing) or "-",
                  (done - started) * 1000)
         return answer
@@ -331,10 +364,6 @@ def create_app(service: Service) -> Starlette:
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
         return error(exc.status_code, message)
 
-    async def failed(request: Request, exc: Exception):
-        log.error("%s %s failed: %s", request.method, escape.text(request.url.path[:80]), _where(exc))
-        return error(500, "the service failed on this request; the failure is logged (no patient data)")
-
     @contextlib.asynccontextmanager
     async def lifespan(app):
         await service.start()
@@ -343,7 +372,7 @@ def create_app(service: Service) -> Starlette:
         finally:
             await service.stop()
 
-    middleware = []
+    middleware = [Middleware(ContainFailures)]
     if service.config.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(service.config.cors_origins),
                                      allow_methods=["GET", "POST", "OPTIONS"],
@@ -357,5 +386,5 @@ def create_app(service: Service) -> Starlette:
         Route("/override-reasons", override_reasons, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                     exception_handlers={Refusal: refused, HTTPException: http_error, Exception: failed})
+                     exception_handlers={Refusal: refused, HTTPException: http_error})
 

@@ -18,6 +18,7 @@ INDICATORS = ("info", "warning")   # "critical" is never used: nothing in a DXA 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024        # a prefetch of a few hundred Observations is well under 1 MiB
 MAX_FHIR_RESPONSE_BYTES = 20 * 1024 * 1024
 DEFAULT_FEEDBACK_STORE = "bmdkb-feedback.jsonl"
+MAX_WORKERS = 64
 
 
 class ConfigError(BmdkbError):
@@ -85,6 +86,7 @@ class ServiceConfig:
     facility_file: str | None = None       # the facility's LSC (``--facility``, as for `evaluate`)
     facility: dict | None = None           # that file as read (server.build fills it)
     card_groups: tuple = DEFAULT_CARD_GROUPS
+    workers: int = 1                       # evaluation worker processes (pool.py); 1: evaluate in the server's own
 
     @property
     def approved_only(self) -> bool:
@@ -104,6 +106,7 @@ _SIMPLE = {  # key -> (type(s), what it must be)
     "jwt_leeway_seconds": (int, "a number of seconds, 0 or more"),
     "max_token_lifetime_seconds": (int, "a positive number of seconds"),
     "feedback_store": (str, "a file path"),
+    "workers": (int, f"a number of evaluation worker processes, 1 to {MAX_WORKERS}"),
     "kb": (str, "a knowledge-base root"),
     "facility": (str, "a facility file (the case's facility block)"),
 }
@@ -209,6 +212,8 @@ def check(config: ServiceConfig, name: str) -> ServiceConfig:
     for key in ("max_request_bytes", "max_fhir_response_bytes", "fhir_timeout_seconds", "max_token_lifetime_seconds"):
         if getattr(config, key) <= 0:
             raise _bad(name, key, "must be positive")
+    if not 1 <= config.workers <= MAX_WORKERS:
+        raise _bad(name, "workers", f"must be between 1 and {MAX_WORKERS}")
     if config.jwt_leeway_seconds < 0:
         raise _bad(name, "jwt_leeway_seconds", "must be 0 or more")
     if config.public_url is not None:

@@ -16,6 +16,7 @@ import uvicorn
 
 from bmdkb.engine import api
 from bmdkb.service.app import Service, create_app
+from bmdkb.service.pool import EvaluationPool, WorkerFailure
 
 log = logging.getLogger("bmdkb.service")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -25,6 +26,12 @@ UNSIGNED_BANNER = (
     "gets answers and can post feedback. For local development only: never in production.",
     "*" * 78,
 )
+
+
+class WorkersDidNotStart(api.BmdkbError):
+    """The evaluation workers could not start although the knowledge base loaded here: a defect (exit 1)."""
+
+    exit_code = 1
 
 
 class _Server(uvicorn.Server):
@@ -53,11 +60,19 @@ def setup_logging() -> None:
 
 def build(config, root):
     """The ASGI application for ``config`` over the knowledge base at ``root`` (loaded, checked
-    and compiled here, once); BmdkbError (exit 2) for a bad knowledge base, facility or setting."""
+    and compiled here, once, or by each of ``config.workers`` evaluation workers when more than
+    one); BmdkbError (exit 2) for a bad knowledge base, facility or setting."""
     kb = api.load_checked_kb(root)
     if config.facility_file is not None:
         config = replace(config, facility=api.read_facility(kb, config.facility_file))
-    service = Service(config, kb, api.Evaluator(kb))
+    if config.workers == 1:
+        service = Service(config, kb, api.Evaluator(kb))
+    else:
+        try:
+            pool = EvaluationPool(config, str(root), config.workers)
+        except WorkerFailure as exc:
+            raise WorkersDidNotStart(api.Problem("bmdkb serve", "--workers", str(exc))) from None
+        service = Service(config, kb, pool=pool)
     service.warm_up()
     gc.collect()
     gc.freeze()   # the knowledge base and compiled rules live as long as the process: keep them out of GC scans
@@ -69,8 +84,9 @@ def run(config, root) -> None:
     setup_logging()
     app, service = build(config, root)
     kb = service.kb
-    log.info("serving knowledge base %s release %s (%s) in %s mode: service %r, %d card groups",
-             kb.meta["name"], kb.release, kb.digest[:19], config.mode, service.id, len(service.renderer.groups))
+    log.info("serving knowledge base %s release %s (%s) in %s mode: service %r, %d card groups, %s",
+             kb.meta["name"], kb.release, kb.digest[:19], config.mode, service.id, len(service.groups),
+             "evaluating in this process" if config.workers == 1 else f"{config.workers} evaluation workers")
     log.info("trusted issuers: %s", ", ".join(sorted(config.issuers)) or "none")
     if config.allow_unsigned:
         for line in UNSIGNED_BANNER:

@@ -38,10 +38,13 @@ def _service_modules():
               help="Allow browser calls from ORIGIN (repeatable), e.g. https://sandbox.cds-hooks.org.")
 @click.option("--feedback-store", default=None, type=click.Path(dir_okay=False),
               help="The append-only feedback file.  [default: bmdkb-feedback.jsonl]")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Evaluate calls in this many worker processes, about one per core (1: in the server's own "
+                   "process, one call at a time).  [default: 1]")
 @click.option("--allow-unsigned", is_flag=True, default=None,
               help="Accept requests without a JWT. Local development only: said loudly in the log.")
 def serve(kb_root, host, port, facility_file, config_file, mode, public_url, cors_origins, feedback_store,
-          allow_unsigned):
+          workers, allow_unsigned):
     """Serve the knowledge base as a CDS Hooks service on HOST:PORT until interrupted.
 
     GET /cds-services is the discovery document (one patient-view service); POST
@@ -52,5 +55,6 @@ def serve(kb_root, host, port, facility_file, config_file, mode, public_url, cor
     config, server = _service_modules()
     settings = config.read(config_file, host=host, port=port, mode=mode, public_url=public_url,
                            cors_origins=tuple(cors_origins) or None, feedback_store=feedback_store,
-                           allow_unsigned=allow_unsigned, facility_file=facility_file, kb_root=kb_root)
+                           allow_unsigned=allow_unsigned, facility_file=facility_file, kb_root=kb_root,
+                           workers=workers)
     server.run(settings, root_path(settings.kb_root))

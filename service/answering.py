@@ -63,6 +63,6 @@ class Answerer:
         else:
             evaluated = time.perf_counter()
             issued, infos = self.renderer.render(evaluation, base, notes)
-        body = api.fastjson.compact({"cards": issued}).encode("utf-8")   # what Starlette's JSONResponse writes
+        body = api.fastjson.compact_bytes({"cards": issued})   # what Starlette's JSONResponse writes, faster
         return Answer(body, tuple(infos), len(issued), evaluated - started, time.perf_counter() - evaluated)
 

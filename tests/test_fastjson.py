@@ -32,6 +32,7 @@ def stdlib_indented(obj):
 
 def same(obj):
     assert fastjson.compact(obj) == stdlib_compact(obj)
+    assert fastjson.compact_bytes(obj) == stdlib_compact(obj).encode("utf-8")
     assert fastjson.indented(obj) == stdlib_indented(obj)
 
 
@@ -64,6 +65,8 @@ def test_what_json_refuses_it_still_refuses():
     for bad in (Thing(1), dt.date(2030, 1, 1), {1, 2}):
         with pytest.raises(TypeError):
             fastjson.compact({"x": bad})
+        with pytest.raises(TypeError):
+            fastjson.compact_bytes({"x": bad})
         with pytest.raises(TypeError):
             stdlib_compact({"x": bad})
     same({1: "non-string key"})   # json writes it as "1"; orjson refuses, so json writes it

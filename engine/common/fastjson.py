@@ -46,14 +46,26 @@ def _differs(data: bytes) -> bool:
 
 def compact(obj) -> str:
     """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``, faster."""
-    if orjson is not None:
-        try:
-            data = orjson.dumps(obj, option=_OPTIONS)
-        except TypeError:   # orjson.JSONEncodeError: json decides (writes it, or raises its own error)
-            return _compact(obj)
-        if not _differs(data):
-            return data.decode("utf-8")
-    return _compact(obj)
+    data = _compact_orjson(obj)
+    return data.decode("utf-8") if data is not None else _compact(obj)
+
+
+def compact_bytes(obj) -> bytes:
+    """``compact(obj)`` as UTF-8 bytes, for an HTTP body: orjson's bytes as they are (decoding and
+    encoding again would cost more than writing them, for text with accents or curly quotes)."""
+    data = _compact_orjson(obj)
+    return data if data is not None else _compact(obj).encode("utf-8")
+
+
+def _compact_orjson(obj) -> bytes | None:
+    """orjson's compact bytes of ``obj``; None when ``json`` must write it (see the module docstring)."""
+    if orjson is None:
+        return None
+    try:
+        data = orjson.dumps(obj, option=_OPTIONS)
+    except TypeError:   # orjson.JSONEncodeError: json decides (writes it, or raises its own error)
+        return None
+    return None if _differs(data) else data
 
 
 def indented(obj) -> str:

@@ -2,8 +2,9 @@
 
     python benchmarks/serve_load.py [--requests 10000] [--max-seconds 240] [--markdown FILE] [--json FILE]
 
-The server runs as its own process, as in production (one uvicorn process, the default settings)
-and trusts the CDS Hooks specification's published test key; every request is a patient-view call
+The server runs as its own process, as in production (``bmdkb serve --workers N``: one process
+answering HTTP, N evaluation workers; ``--workers`` here, default one per core; 1 evaluates in the
+server's own process) and trusts the CDS Hooks specification's published test key; every request is a patient-view call
 with the full prefetch of the shipped discordant case (tests/cds_bundle.py: 14 DXA Observations, a
 Device, a MedicationStatement) and its own freshly signed ES384 JWT (a fresh jti each: the
 service verifies every one), so what is timed is what an EHR's call costs. The tokens are signed
@@ -15,7 +16,10 @@ and each level stops after ``--max-seconds`` whatever it has done. Loopback only
 must be 200 with the case's five cards: anything else is counted as an error.
 
 Reported per level: requests per second, p50/p90/p99 latency seen by the client, and the
-median of the server's own Server-Timing phases (check = JWT and body, gather, evaluate, cards).
+median of the server's own Server-Timing phases (check = JWT and body, gather, evaluate, cards,
+wait = queued for a worker and the trip there and back). The machine's speed at the time is
+reported as the best of three runs of a fixed pure-Python loop, so that runs on one machine can be
+compared (the figures of a shared 2-core machine move by a factor of two from hour to hour).
 The service's overhead is its p50 at one client minus the p50 of the same Bundle evaluated in
 this process by ``evaluate_bundle`` (warm, same knowledge base). This is a benchmark, not a test.
 """
@@ -63,6 +67,18 @@ def free_port() -> int:
 def percentile(values: list, p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def machine_speed() -> float:
+    """Seconds for a fixed pure-Python loop (3 million additions), best of three: lower is faster."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best, 3)
 
 
 def request_body() -> bytes:
@@ -190,16 +206,19 @@ def run_level(server: Server, clients: int, count: int, body: bytes, max_seconds
 
 def markdown(report: dict) -> str:
     floor = report["in_process"]
-    lines = [f"Measured {report['when']} on {report['machine']} ({report['cores']} cores), Python {report['python']}; "
-             f"{report['total_requests']} requests, {report['total_errors']} errors.", "",
-             "| clients | requests | req/s | p50 ms | p90 ms | p99 ms | server p50: check / gather / evaluate / cards / total ms "
+    lines = [f"Measured {report['when']} on {report['machine']} ({report['cores']} cores), Python {report['python']}, "
+             f"`bmdkb serve --workers {report['workers']}`; {report['total_requests']} requests, "
+             f"{report['total_errors']} errors; machine speed {report['machine_speed_s'][0]} s before, "
+             f"{report['machine_speed_s'][1]} s after (the fixed loop: lower is faster).", "",
+             "| clients | requests | req/s | p50 ms | p90 ms | p99 ms | server p50: check / gather / evaluate / cards / wait / total ms "
              "| p50 of latency minus the request's own evaluation, ms |",
              "|---|---|---|---|---|---|---|---|"]
     for level in report["levels"]:
         phases = level["server_phases_p50_ms"]
         lines.append(f"| {level['clients']} | {level['requests']} | {level['rps']} | {level['p50_ms']} | {level['p90_ms']} "
                      f"| {level['p99_ms']} | {phases.get('check')} / {phases.get('gather')} / {phases.get('evaluate')} / "
-                     f"{phases.get('cards')} / {phases.get('total')} | {level['beside_evaluation_p50_ms']} |")
+                     f"{phases.get('cards')} / {phases.get('wait')} / {phases.get('total')} "
+                     f"| {level['beside_evaluation_p50_ms']} |")
     lines += ["", f"In-process `evaluate_bundle` of the same Bundle: p50 {floor['p50_ms']:.1f} ms (before the load "
               f"{floor['p50_before_ms']:.1f}, after {floor['p50_after_ms']:.1f}), p99 {floor['p99_ms']:.1f} ms "
               f"({floor['samples']} runs). Service overhead at one client (p50 minus the in-process p50): "
@@ -217,6 +236,7 @@ def main(argv=None):
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     per_level = max(1000, -(-args.requests // len(LEVELS)))   # rounded up: at least --requests in all
+    speed_before = machine_speed()
     before = in_process(500)
     body = request_body()
     with tempfile.TemporaryDirectory() as folder:
@@ -231,13 +251,15 @@ def main(argv=None):
         finally:
             server.close()
     after = in_process(500)
+    speed_after = machine_speed()
     floor = {"samples": before["samples"] + after["samples"],
              "p50_ms": statistics.median([before["p50_ms"], after["p50_ms"]]),
              "p99_ms": max(before["p99_ms"], after["p99_ms"]),
              "p50_before_ms": before["p50_ms"], "p50_after_ms": after["p50_ms"]}
     report = {
         "when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.machine(),
-        "cores": os.cpu_count(), "python": platform.python_version(), "in_process": floor, "levels": levels,
+        "cores": os.cpu_count(), "python": platform.python_version(), "workers": args.workers,
+        "machine_speed_s": [speed_before, speed_after], "in_process": floor, "levels": levels,
         "total_requests": sum(level["requests"] for level in levels),
         "total_errors": sum(level["errors"] for level in levels),
         "overhead_p50_ms": levels[0]["p50_ms"] - floor["p50_ms"],

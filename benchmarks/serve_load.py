@@ -5,7 +5,7 @@
 The server runs as its own process, as in production (``bmdkb serve --workers N``: one process
 answering HTTP, N evaluation workers; ``--workers`` here, default one per core; 1 evaluates in the
 server's own process) and trusts the CDS Hooks specification's published test key; every request is a patient-view call
-with the full prefetch of the shipped discordant case (tests/cds_bundle.py: 14 DXA Observations, a
+with the full prefetch of the shipped discordant case (tests/cds_bundle.py: 12 DXA Observations, a
 Device, a MedicationStatement) and its own freshly signed ES384 JWT (a fresh jti each: the
 service verifies every one), so what is timed is what an EHR's call costs. The tokens are signed
 before each run, outside the timing. The clients are a minimal HTTP/1.1 keep-alive loader on
@@ -155,17 +155,15 @@ async def one_client(port: int, path: str, body: bytes, tokens: list, deadline: 
             start = time.perf_counter()
             writer.write(head + body)
             await writer.drain()
-            status_line = await reader.readline()
+            head = await reader.readuntil(b"\r\n\r\n")   # one wait for the status line and headers
+            status_line, *lines = head.decode("latin-1").split("\r\n")
             headers = {}
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.decode("latin-1").partition(":")
+            for line in lines:
+                name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
             payload = await reader.readexactly(int(headers.get("content-length", "0")))
             elapsed = (time.perf_counter() - start) * 1000
-            ok = status_line.split()[1:2] == [b"200"] and payload.count(b'"uuid"') == 5
+            ok = status_line.split()[1:2] == ["200"] and payload.count(b'"uuid"') == 5
             results.append((elapsed, ok, headers.get("server-timing", "")))
     finally:
         writer.close()

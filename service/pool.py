@@ -176,11 +176,15 @@ class EvaluationPool:
             if not self.waiting:
                 return
             if worker.ready and worker.call is None and worker.writer is not None:
-                framed, worker.call = self.waiting.popleft()
+                framed, call = self.waiting.popleft()
+                if call.done():   # its request was cancelled while it waited
+                    continue
+                worker.call = call
                 worker.writer.write(framed)   # a dead worker's reader finds out, and fails the call
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         """The worker's replies, each settling the call it held, until its pipe closes."""
+        why = "it stopped"
         while True:
             try:
                 header = await reader.readexactly(4)
@@ -190,15 +194,17 @@ class EvaluationPool:
             if not worker.ready:   # a replacement, now started (or failed to)
                 worker.ready = message == _READY
                 if not worker.ready:
-                    log.error("a replacement evaluation worker did not start (%s): %d of %d workers left",
-                              pickle.loads(message)[1], self._left() - 1, len(self.workers))
-                    worker.gone = True
+                    why = pickle.loads(message)[1]
                     break
             else:
                 call, worker.call = worker.call, None
                 if call is not None and not call.done():
                     call.set_result(pickle.loads(message))
             self._hand_out()
+        if not worker.ready and not self.closing:   # it never started: starting it again would fail again
+            worker.gone = True
+            log.error("a replacement evaluation worker did not start (%s): %d of %d workers left",
+                      why, self._left(), len(self.workers))
         await self._lost(worker)
 
     async def _lost(self, worker: _Worker) -> None:

@@ -201,3 +201,20 @@ def test_a_failure_in_a_worker_is_answered_500_with_no_traceback(workdir, kb, co
     assert calls and answer.status_code == 500
     assert answer.json() == {"error": {"status": 500, "message": "the service failed on this request; the "
                                        "failure is logged (no patient data)"}}
+
+
+def test_a_replacement_that_cannot_start_is_not_started_again(kb, config, bundle, tmp_path, caplog):
+    async def body(pool):
+        pool.root = str(tmp_path / "no-knowledge-base-here")   # every later start fails
+        for worker in list(pool.workers):
+            os.kill(worker.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while pool._left() and time.monotonic() < deadline:   # each replacement fails once, and stays gone
+            await asyncio.sleep(0.05)
+        with pytest.raises(WorkerFailure, match="no evaluation worker is left"):
+            await pool.answer(bundle, "hook x", "http://127.0.0.1:1", [])
+        return len(pool.workers)
+
+    assert _with_pool(config, 2, body) == 2
+    did_not_start = [r for r in caplog.records if "did not start" in r.getMessage()]
+    assert len(did_not_start) == 2 and "KnowledgeBaseError" in did_not_start[0].getMessage()

@@ -54,8 +54,9 @@ BY_COMMAND: dict[str, dict[int, str]] = {
     "fhir to-case": {OK: "the case printed", BAD_INPUT: "not a FHIR Bundle, not valid FHIR R4, a unit not "
                      "converted, results that disagree (the FHIR path is named; nothing is printed)"},
     "serve": {OK: "stopped (Ctrl-C or SIGTERM) after finishing the requests in flight", BAD_INPUT: "refused to "
-              "start: a bad setting, --config or --facility file, a bad knowledge base, or the service's "
-              "dependencies not installed"},
+              "start: a bad setting (--workers too), --config or --facility file, a bad knowledge base, or the "
+              "service's dependencies not installed", DEFECT: "a defect of bmdkb, or evaluation workers that "
+              "could not start"},
     "feedback": {OK: "summary printed", BAD_INPUT: "no such feedback store, or not readable"},
 }
 

@@ -20,7 +20,6 @@ import json
 import logging
 import re
 import time
-import traceback
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +35,7 @@ from bmdkb.cli.render import escape
 from bmdkb.engine import api
 from bmdkb.service import auth, cards, fhir, pages
 from bmdkb.service.answering import Answer, Answerer
+from bmdkb.service.pool import failure_place
 from bmdkb.service.config import card_groups
 from bmdkb.service.feedback import FeedbackError, FeedbackStore, parse as parse_feedback
 
@@ -236,13 +236,6 @@ def check_hook_request(body) -> dict:
             "token": token, "prefetch": prefetch}
 
 
-def _where(exc: BaseException) -> str:
-    """Where an unexpected exception was raised (file and line), for the log: never its message."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    last = frames[-1] if frames else None
-    return f"{type(exc).__name__} at {last.filename.rsplit('/', 1)[-1]}:{last.lineno}" if last else type(exc).__name__
-
-
 class ContainFailures:
     """ASGI middleware: an unexpected failure is answered 500 with a short JSON message and logged
     by its kind and place only. Starlette's own handler for it re-raises after answering (so that
@@ -268,7 +261,7 @@ class ContainFailures:
             await self.app(scope, receive, sending)
         except Exception as exc:
             log.error("%s %s failed: %s", scope.get("method", ""), escape.text(str(scope.get("path", ""))[:80]),
-                      _where(exc))
+                      failure_place(exc))
             if not answered:
                 await error(500, FAILED)(scope, receive, send)
 

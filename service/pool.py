@@ -44,8 +44,9 @@ class WorkerFailure(Exception):
     """An evaluation worker failed on the call, or stopped while it held it (answered 500)."""
 
 
-def _where(exc: BaseException) -> str:
-    """Kind and place of a failure in a worker, never its message (it could hold patient data)."""
+def failure_place(exc: BaseException) -> str:
+    """Kind and place of a failure (file and line), for the log: never its message, which could
+    hold patient data. Used for failures in a worker and in the server alike."""
     frames = traceback.extract_tb(exc.__traceback__)
     last = frames[-1] if frames else None
     return f"{type(exc).__name__} at {last.filename.rsplit('/', 1)[-1]}:{last.lineno}" if last else type(exc).__name__
@@ -60,7 +61,7 @@ def _worker_main(conn, config, root: str) -> None:
         answerer = Answerer(config, kb, api.Evaluator(kb))
         answerer.warm_up()
     except Exception as exc:   # reported to the server, which stops with a short message
-        conn.send_bytes(pickle.dumps(("failed", _where(exc))))
+        conn.send_bytes(pickle.dumps(("failed", failure_place(exc))))
         return
     gc.collect()
     gc.freeze()   # as in the server: what lives as long as the process stays out of GC scans
@@ -73,7 +74,7 @@ def _worker_main(conn, config, root: str) -> None:
         try:
             reply = ("ok", answerer.answer(bundle, label, base, notes))
         except Exception as exc:
-            reply = ("failed", _where(exc))
+            reply = ("failed", failure_place(exc))
         conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
 

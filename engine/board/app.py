@@ -105,25 +105,33 @@ class _Board:
         return roster.members.get(caller.session.member_id)
 
     # ---- pages
-    async def queue(self, request: Request):
+    async def signed_in(self, request: Request, names_rule: bool = False):
+        """What every page of a signed-in member starts with: (kb, caller, None), or (kb, caller,
+        the answer to give instead): the sign-in page when signed out, 404 for an unknown rule."""
         kb = await run_in_threadpool(self.kb)
         caller = await self.caller(request, kb)
         if caller.session is None:
-            return self.finish(RedirectResponse("/signin", 303), caller)
+            return kb, caller, self.finish(RedirectResponse("/signin", 303), caller)
+        rule_id = request.path_params.get("rule_id")
+        if names_rule and rule_id not in kb.rules:
+            return kb, caller, self.refuse(request, 404, "No such rule",
+                                           [f"{rule_id}: no rule with this id in the knowledge base"], caller)
+        return kb, caller, None
+
+    async def queue(self, request: Request):
+        kb, caller, instead = await self.signed_in(request)
+        if instead is not None:
+            return instead
         data = await run_in_threadpool(pages.queue, kb)
         return self.page(request, "queue.html", {**data, "kb_meta": kb.meta, "member": self.member(kb, caller),
                                                  "title": "Review queue"}, caller)
 
     async def rule(self, request: Request, outcome: dict | None = None, refusal: list | None = None,
                    form: dict | None = None, status: int = 200):
-        kb = await run_in_threadpool(self.kb)
-        caller = await self.caller(request, kb)
-        if caller.session is None:
-            return self.finish(RedirectResponse("/signin", 303), caller)
+        kb, caller, instead = await self.signed_in(request, names_rule=True)
+        if instead is not None:
+            return instead
         rule_id = request.path_params["rule_id"]
-        if rule_id not in kb.rules:
-            return self.refuse(request, 404, "No such rule", [f"{rule_id}: no rule with this id in the knowledge base"],
-                               caller)
         data = await run_in_threadpool(pages.rule, kb, rule_id, caller.session.member_id)
         data["signing_key"] = decisions.key_for(kb.board, self.keys, caller.session.member_id)
         flash, caller.session.flash = caller.session.flash, None
@@ -134,14 +142,10 @@ class _Board:
                                                 "form": form or {}}, caller, status)
 
     async def changes(self, request: Request):
-        kb = await run_in_threadpool(self.kb)
-        caller = await self.caller(request, kb)
-        if caller.session is None:
-            return self.finish(RedirectResponse("/signin", 303), caller)
+        kb, caller, instead = await self.signed_in(request, names_rule=True)
+        if instead is not None:
+            return instead
         rule_id = request.path_params["rule_id"]
-        if rule_id not in kb.rules:
-            return self.refuse(request, 404, "No such rule", [f"{rule_id}: no rule with this id in the knowledge base"],
-                               caller)
         data = await run_in_threadpool(pages.changes, kb, rule_id)
         return self.page(request, "changes.html", {**data, "kb_meta": kb.meta, "member": self.member(kb, caller),
                                                    "title": f"Changes to {rule_id} since approval"}, caller)

@@ -10,6 +10,7 @@ Each adapter module exposes ``ADAPTER``, an object satisfying :class:`CaseAdapte
 """
 from __future__ import annotations
 
+import functools
 import importlib
 
 from bmdkb.engine.adapters.interface import CaseAdapter, DataFile  # noqa: F401 (the seam, re-exported)
@@ -38,6 +39,16 @@ def named(name: str) -> CaseAdapter:
     if name not in REGISTRY:
         raise UnknownAdapter(name)
     return importlib.import_module(REGISTRY[name]).ADAPTER
+
+
+@functools.cache
+def unit_decimals() -> dict:
+    """Decimals each unit is reported to, as the registered adapters declare them: a unit's
+    precision belongs to the unit, so explanations need no knowledge base to write a number."""
+    found: dict = {}
+    for name in known():
+        found.update(named(name).unit_decimals)
+    return found
 
 
 def for_kb(kb) -> CaseAdapter:

@@ -30,6 +30,8 @@ class CaseAdapter(Protocol):
     # Derived ratio fields explain can show as numerator / denominator:
     # {"change_in_lsc": ("delta_g_cm2", "lsc_g_cm2")}
     ratio_fields: Mapping[str, tuple[str, str]]
+    # Decimals a unit of the domain is reported to, for explanations: {"g/cm2": 3}
+    unit_decimals: Mapping[str, int]
 
     def validate_case(self, case: Any, file: str, today: dt.date) -> None:
         """Raise CaseError listing every problem of ``case`` (read from ``file``)."""

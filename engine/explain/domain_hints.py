@@ -1,16 +1,12 @@
-"""What the explainer still holds about units and input paths: the precision a unit is reported
-to, and how input paths such as ``scans[i].sites.<site>.bmd_g_cm2`` are read. Which fields are
-shown as ratios is the case adapter's to say (CaseAdapter.ratio_fields, read in vocabulary.py).
+"""How the explainer reads input paths such as ``scans[i].sites.<site>.bmd_g_cm2``. Which fields
+are shown as ratios, and the precision a unit is reported to, are the case adapters' to say
+(CaseAdapter.ratio_fields, read in vocabulary.py; CaseAdapter.unit_decimals, read in wording.py).
 """
 from __future__ import annotations
 
 import re
 
 from bmdkb.engine.common import fieldpath
-
-# Decimals a unit is reported to (DXA reports BMD to 0.001 g/cm2); other numbers get up to 2.
-UNIT_DECIMALS = {"g/cm2": 3}
-
 
 def _placeholders(fields: dict) -> list[str]:
     """``site`` and ``name`` in sources such as ``scans[i].sites.<site>.bmd_g_cm2``, in order."""

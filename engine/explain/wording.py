@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from bmdkb.engine.explain.domain_hints import UNIT_DECIMALS
+from bmdkb.engine import adapters
 from bmdkb.engine.explain.model import Absence, InputEntry, Parameter, TestOutcome
 from bmdkb.engine.kb.conditions import FALSE, SYMBOL
 
@@ -42,7 +42,7 @@ def format_number(value, unit: str = "", signed: bool = False, decimals: int | N
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value_text(value)
     if decimals is None:
-        decimals = UNIT_DECIMALS.get(unit)
+        decimals = adapters.unit_decimals().get(unit)
     if decimals is not None:
         text = f"{value:.{decimals}f}"
     elif float(value).is_integer():
@@ -76,7 +76,7 @@ def parameter_origin(param: Parameter) -> str:
 def shown(entry: InputEntry) -> str:
     """An input value as given, in its unit's precision (without the unit) when it has one."""
     unit = entry.unit
-    return format_number(entry.value, unit).removesuffix(unit).strip() if unit in UNIT_DECIMALS else \
+    return format_number(entry.value, unit).removesuffix(unit).strip() if unit in adapters.unit_decimals() else \
         value_text(entry.value)
 
 

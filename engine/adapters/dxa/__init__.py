@@ -18,6 +18,7 @@ class DxaAdapter:
                   DataFile(key="fhir_units", path="knowledge/fhir/units.yaml", schema="fhir-units",
                            take="quantities", label="FHIR unit conversions", required=False))
     ratio_fields = {"change_in_lsc": ("delta_g_cm2", "lsc_g_cm2")}
+    unit_decimals = {"g/cm2": 3}   # DXA reports BMD to 0.001 g/cm2
 
     def validate_case(self, case, file, today):
         """Schema plus the rules a schema cannot say; raises CaseError listing every problem."""

@@ -545,3 +545,25 @@ def test_a_pinned_genesis_roster_catches_a_history_rewritten_with_new_keys(runne
           f"the genesis roster is {genesis}, not the pinned sha256:{'0' * 64}")
     (mini_kb_root / "provenance" / "roster-log.jsonl").unlink()
     fails(verify(runner, mini_kb_root, "--genesis", genesis), "no roster adopted, but the genesis roster was pinned")
+
+
+def test_the_log_shows_each_adopted_roster_where_it_took_effect(runner, mini_kb_root):
+    approved_scenario(mini_kb_root)
+    board = mini_kb_root / "knowledge" / "board.yaml"
+    board.write_text(board.read_text() + "  - {id: eve, name: Eve, roles: [reviewer]}\n")
+    result = runner.invoke(cli, ["review", "adopt-roster", "--kb", str(mini_kb_root), "--key",
+                                 str(keyring.key_file(mini_kb_root, "Ed Editor")), "--note", "Eve joins."])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(cli, ["review", "log", "--kb", str(mini_kb_root)])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    adoptions = [i for i, line in enumerate(lines) if "adopt-roster" in line]
+    assert len(adoptions) == 2   # the genesis roster, then the one Eve joins with
+    assert "in force from entry 1" in lines[adoptions[0]] and adoptions[0] == 0
+    assert "in force from entry 5" in lines[adoptions[1]] and "note: Eve joins." in shown.stdout
+    decisions_before = [line for line in lines[:adoptions[1]] if line.strip()[:1].isdigit()]
+    assert [line.split()[0] for line in decisions_before] == ["1", "2", "3", "4"]
+    one_rule = runner.invoke(cli, ["review", "log", RULE, "--kb", str(mini_kb_root)])
+    assert "adopt-roster" not in one_rule.stdout
+    as_json = runner.invoke(cli, ["review", "log", "--format", "json", "--kb", str(mini_kb_root)])
+    assert all("rule" in e for e in json.loads(as_json.stdout))

@@ -340,12 +340,23 @@ def _entry_lines(e: dict) -> list[str]:
     return out
 
 
+def _roster_lines(r: dict) -> list[str]:
+    members = r["board"].get("members", [])
+    out = [f"   -  {r['time']}  {'adopt-roster':<15}  roster {r['roster'][:19]}… ({len(members)} members), "
+           f"in force from entry {r['from_entry']}"]
+    out += _wrap(f"by {r['by']} (roster entry {r['seq']}, provenance/roster-log.jsonl)", "      ")
+    if r.get("note"):
+        out += _wrap(f"note: {r['note']}", "      ")
+    return out
+
+
 @review.command()
 @click.argument("rule_id", metavar="[RULE]", required=False)
 @format_option
 @kb_option
 def log(rule_id, fmt, kb_root):
-    """The decisions recorded in the ledger, oldest first (only RULE's when given)."""
+    """The decisions recorded in the ledger, oldest first (only RULE's when given); without RULE,
+    each adopted roster too, where it took effect (`--format json` lists the decisions only)."""
     kb = load_kb(kb_root)
     reading = ledger.read(governance.ledger_path(kb))
     entries = [e for e in reading.entries if rule_id is None or e["rule"] == rule_id]
@@ -358,9 +369,16 @@ def log(rule_id, fmt, kb_root):
         click.echo(f"{rule_id}: no decisions recorded (status draft)" if rule_id else
                    f"{ledger.LEDGER_FILE}: no decisions recorded")
     else:
+        # without RULE, each adopted roster is shown where it took effect: before the first
+        # decision it governs (a roster governs every rule, so it is not shown for one rule's log)
+        adoptions = list(reading.rosters.entries) if reading.rosters and rule_id is None else []
         lines = []
         for e in entries:
+            while adoptions and adoptions[0]["from_entry"] <= e["seq"]:
+                lines += _roster_lines(adoptions.pop(0))
             lines += _entry_lines(e)
+        for adopted in adoptions:
+            lines += _roster_lines(adopted)
         _echo_lines(lines)
     if not reading.ok:
         raise ledger.LedgerError(Problem(reading.display, "", f"{reading.broken.message} (entries after it are "

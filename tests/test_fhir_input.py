@@ -403,7 +403,19 @@ def test_the_femur_code_with_a_neck_of_femur_body_site_and_a_device(kb):
     scan = mapped.case["scans"][0]
     assert scan["scanner"] == {"manufacturer": "GE", "model": "Lunar iDXA", "id": "LUNAR-7"}
     assert scan["sites"]["femoral_neck"]["bmd_g_cm2"] == 0.631
-    assert any("unverified" in n and "29627003" in n for n in mapped.notes)
+    assert not any("unverified" in n and "29627003" in n for n in mapped.notes)   # verified (binding.yaml)
+
+
+def test_a_code_the_binding_marks_unverified_is_named_in_the_notes(kb):
+    bundle = us_core_bundle()
+    bundle["entry"].append({"resource": {
+        "resourceType": "MedicationStatement", "id": "m1", "status": "active",
+        "subject": {"reference": "Patient/example"},   # the US Core examples' patient
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                  "code": "73056"}]}}})   # risedronate: not yet verified
+    mapped = api.case_from_bundle(bundle, "b.json", kb)
+    assert mapped.case["treatment"]["agent"] == "risedronate"
+    assert any("unverified" in n and "73056" in n for n in mapped.notes), mapped.notes
 
 
 def test_fhir_to_case_on_bad_input_prints_nothing_and_exits_2(tmp_path):

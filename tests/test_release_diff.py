@@ -47,9 +47,9 @@ def shipped_kb_copy(shipped_kb_copy):
 def test_the_shipped_knowledge_base_is_exactly_its_release(runner):
     kb = knowledge_base.load(REPO_ROOT)
     manifest = release.read_manifest(REPO_ROOT)
-    assert manifest["release"] == kb.release == "1.2.0"
+    assert manifest["release"] == kb.release == "1.2.1"
     assert manifest["files"] == kb.files and manifest["knowledge_base"]["digest"] == kb.digest
-    result = runner.invoke(cli, ["evaluate", "--release", "1.2.0", str(REPO_ROOT / "knowledge/cases/spine-up-hip-down.yaml")])
+    result = runner.invoke(cli, ["evaluate", "--release", "1.2.1", str(REPO_ROOT / "knowledge/cases/spine-up-hip-down.yaml")])
     assert result.exit_code == 0, result.output
 
 

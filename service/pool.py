@@ -24,6 +24,7 @@ import collections
 import gc
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import socket
@@ -84,27 +85,6 @@ def _frame(data: bytes) -> bytes:
     return struct.pack("!i", len(data)) + data
 
 
-def _read_frame(sock: socket.socket, timeout: float) -> bytes | None:
-    """One frame read from ``sock`` with a blocking wait of at most ``timeout``; None on EOF or timeout."""
-    sock.settimeout(timeout)
-    try:
-        header = _read_exactly(sock, 4)
-        return None if header is None else _read_exactly(sock, struct.unpack("!i", header)[0])
-    except OSError:   # timed out, or reset
-        return None
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
 class _Worker:
     """One worker process, the server's end of its pipe and the call it holds."""
 
@@ -122,8 +102,15 @@ class _Worker:
         self.reading: asyncio.Task | None = None
 
     def started(self, timeout: float) -> str | None:
-        """Wait (blocking) for the worker to say it is ready; None when it is, else why not."""
-        message = _read_frame(self.sock, timeout)
+        """Wait (blocking) for the worker to say it is ready; None when it is, else why not. Read
+        through a Connection on a copy of the socket: the stdlib's framing, for this one wait."""
+        waiting = Connection(os.dup(self.sock.fileno()))
+        try:
+            message = waiting.recv_bytes() if waiting.poll(timeout) else None
+        except (EOFError, OSError):   # it stopped before it said anything
+            message = None
+        finally:
+            waiting.close()
         if message is None:
             return f"it stopped or did not answer within {timeout:.0f} s"
         return None if message == _READY else pickle.loads(message)[1]
@@ -155,7 +142,6 @@ class EvaluationPool:
             await self._connect(worker)
 
     async def _connect(self, worker: _Worker) -> None:
-        worker.sock.settimeout(None)
         reader, worker.writer = await asyncio.open_unix_connection(sock=worker.sock)
         worker.reading = asyncio.create_task(self._read(worker, reader))
 

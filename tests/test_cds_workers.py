@@ -218,3 +218,8 @@ def test_a_replacement_that_cannot_start_is_not_started_again(kb, config, bundle
     assert _with_pool(config, 2, body) == 2
     did_not_start = [r for r in caplog.records if "did not start" in r.getMessage()]
     assert len(did_not_start) == 2 and "KnowledgeBaseError" in did_not_start[0].getMessage()
+
+
+def test_a_worker_that_cannot_start_stops_the_pool_before_the_port_opens(config, tmp_path):
+    with pytest.raises(WorkerFailure, match=r"an evaluation worker did not start: KnowledgeBaseError"):
+        EvaluationPool(config, str(tmp_path / "no-knowledge-base-here"), 2)

@@ -277,6 +277,16 @@ def test_dxa_data_that_cannot_be_read_gets_one_card_saying_why(server):
     assert card["summary"] == "DXA results on file could not be interpreted" and "furlongs" in card["detail"]
 
 
+def test_a_prefetched_resource_of_no_fhir_type_gets_the_card_saying_why_not_a_500(server):
+    prefetch = full_prefetch()
+    prefetch["dxa"]["entry"].append({"resource": {"resourceType": "Nope", "id": "n1"}})
+    answer = server.call(hook_body(prefetch))
+    assert answer.status_code == 200
+    [card] = answer.json()["cards"]
+    assert card["summary"] == "DXA results on file could not be interpreted"
+    assert "'Nope' is not a FHIR R4 resource type" in card["detail"]
+
+
 def test_a_resource_of_another_patient_is_refused(server):
     prefetch = full_prefetch()
     prefetch["dxa"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/someone-else"}

@@ -153,6 +153,8 @@ def _bmd_entry(bundle, code_prefix=("24966-4",)):
     (lambda r: r["valueQuantity"].__setitem__("value", "abc"), "valueQuantity.value", "not valid FHIR R4"),
     (lambda r: r.__setitem__("colour", "blue"), "colour", "not valid FHIR R4"),
     (lambda r: r.pop("effectiveDateTime"), "effectiveDateTime", "no effective date"),
+    (lambda r: r.__setitem__("resourceType", "Nope"), "resourceType", "'Nope' is not a FHIR R4 resource type"),
+    (lambda r: r.__setitem__("resourceType", "Quantity"), "resourceType", "'Quantity' is not a FHIR R4 resource type"),
 ])
 def test_bad_input_names_the_fhir_path_and_prints_nothing(tmp_path, break_it, field, words):
     _, bundle, facility = _spine_bundle()
@@ -164,6 +166,39 @@ def test_bad_input_names_the_fhir_path_and_prints_nothing(tmp_path, break_it, fi
     assert result.exit_code == 2
     assert result.stdout == ""
     assert f"Bundle.entry[{i}].resource.{field}" in result.stderr and words in result.stderr
+
+
+def test_a_contained_resource_of_no_fhir_type_is_bad_input_not_a_defect(tmp_path):
+    # the model library raises KeyError for it; that must stay exit 2 naming the resource
+    _, bundle, facility = _spine_bundle()
+    i = _bmd_entry(bundle)
+    bundle["entry"][i]["resource"]["contained"] = [{"resourceType": "Nope", "id": "x"}]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["evaluate", str(path), "--kb", str(REPO)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"Bundle.entry[{i}].resource: not valid FHIR R4: it holds a resource of a type" in result.stderr
+
+
+def test_a_bundle_is_checked_entry_by_entry_with_the_same_findings_as_the_bundle_model():
+    # models.problems checks a Bundle's shell and each resource apart (faster); what it finds must
+    # be what the library's Bundle model finds, at the same paths
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+    from bmdkb.engine.fhir import models
+
+    _, bundle, _ = _spine_bundle()
+    i = _bmd_entry(bundle)
+    bundle["entry"][i]["resource"]["valueQuantity"]["value"] = "abc"
+    bundle["entry"][0]["resource"]["colour"] = "blue"
+    bundle["entry"][1]["fullUrl"] = 5
+    bundle["entry"].append({"resource": {"resourceType": "Bundle", "type": "collection",
+                                         "entry": [{"resource": {"resourceType": "Patient", "gender": 7}}]}})
+    with pytest.raises(ValidationError) as exc:
+        Bundle.model_validate(bundle)
+    expected = {"Bundle." + ".".join(str(p) for p in e["loc"] if not models._internal(p)) for e in exc.value.errors()}
+    found = {p.field.replace("[", ".").replace("]", "") for p in models.problems(bundle, "b.json", "Bundle")}
+    assert found == expected and len(found) == 4
 
 
 def test_two_results_for_one_site_and_date_that_disagree_are_bad_input(evaluator):

@@ -3,17 +3,18 @@
 One Python process evaluates one call at a time, so with one process a call waits for every call
 before it. With ``--workers N`` the process that answers HTTP (and checks tokens, keeps the
 ``jti`` replay cache and gathers data, so each of those stays in one place) hands each call's
-Bundle to the next free one of N worker processes, which evaluates it and writes the cards' JSON
-(answering.py). Calls are shared out one by one, in the order they came, not connection by
-connection: an EHR keeps a few connections open for hours, and binding each to one process would
-leave one core idle while another queues.
+Bundle to one of N worker processes, which evaluates it and writes the cards' JSON (answering.py).
+Calls are shared out one by one, in the order they came (idle workers first, then each worker
+a second call to hold: see CALLS_HELD), not connection by connection: an EHR keeps a few
+connections open for hours, and binding each to one process would leave one core idle while
+another queues.
 
 Each worker has its own pipe, read by the server's event loop: a call costs the server about a
 twentieth of a millisecond to hand out and take back, against a quarter with the standard
 library's ProcessPoolExecutor (whose queue threads also take turns with the server for the GIL).
 Workers come from a fork server (Python's ``forkserver`` start method: no worker is forked from a
 threaded process) and each loads the checked knowledge base from its cache at start. A worker
-that dies (a crash in a rule engine's C code, say) fails only the call it held (answered 500) and
+that dies (a crash in a rule engine's C code, say) fails only the calls it held (answered 500) and
 is started again. Workers ignore SIGINT and SIGTERM: the server stops them, after the calls in
 flight, by closing their pipes; they also end when the server dies.
 """
@@ -38,6 +39,7 @@ from bmdkb.service.answering import Answer, Answerer
 log = logging.getLogger("bmdkb.service")
 START_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 10
+CALLS_HELD = 2   # calls a worker holds at once: the one it evaluates and the next, waiting in its pipe
 _READY = b"ready"
 
 
@@ -97,7 +99,7 @@ class _Worker:
         child_conn.close()
         self.ready = False
         self.gone = False          # stopped and not replaced
-        self.call: asyncio.Future | None = None
+        self.calls: collections.deque = collections.deque()   # the calls it holds, in the order it answers them
         self.writer: asyncio.StreamWriter | None = None
         self.reading: asyncio.Task | None = None
 
@@ -146,7 +148,7 @@ class EvaluationPool:
         worker.reading = asyncio.create_task(self._read(worker, reader))
 
     async def answer(self, bundle: dict, label: str, base: str, notes: list) -> Answer:
-        """The Answer of the next free worker for ``bundle``; WorkerFailure when it failed."""
+        """The Answer of a worker for ``bundle``, in the order calls came; WorkerFailure when it failed."""
         if self._left() == 0:
             raise WorkerFailure("no evaluation worker is left: restart the service")
         call = asyncio.get_running_loop().create_future()
@@ -159,18 +161,20 @@ class EvaluationPool:
         return value
 
     def _hand_out(self) -> None:
-        for worker in self.workers:
-            if not self.waiting:
-                return
-            if worker.ready and worker.call is None and worker.writer is not None:
-                framed, call = self.waiting.popleft()
-                if call.done():   # its request was cancelled while it waited
-                    continue
-                worker.call = call
-                worker.writer.write(framed)   # a dead worker's reader finds out, and fails the call
+        # Idle workers first, then each gets a second call to hold in its pipe: it starts on that
+        # the moment it has sent its answer, instead of waiting for this busy process to read the
+        # answer and hand out more (measured: workers idled a fifth of the time under load).
+        for depth in range(CALLS_HELD):
+            for worker in self.workers:
+                while self.waiting and worker.ready and worker.writer is not None and len(worker.calls) == depth:
+                    framed, call = self.waiting.popleft()
+                    if call.done():   # its request was cancelled while it waited
+                        continue
+                    worker.calls.append(call)
+                    worker.writer.write(framed)   # a dead worker's reader finds out, and fails its calls
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
-        """The worker's replies, each settling the call it held, until its pipe closes."""
+        """The worker's replies, each settling the oldest call it holds, until its pipe closes."""
         why = "it stopped"
         while True:
             try:
@@ -183,9 +187,9 @@ class EvaluationPool:
                 if not worker.ready:
                     why = pickle.loads(message)[1]
                     break
-            else:
-                call, worker.call = worker.call, None
-                if call is not None and not call.done():
+            elif worker.calls:
+                call = worker.calls.popleft()
+                if not call.done():
                     call.set_result(pickle.loads(message))
             self._hand_out()
         if not worker.ready and not self.closing:   # it never started: starting it again would fail again
@@ -195,12 +199,13 @@ class EvaluationPool:
         await self._lost(worker)
 
     async def _lost(self, worker: _Worker) -> None:
-        """A worker whose pipe closed: fail its call, and start another unless the server is stopping."""
+        """A worker whose pipe closed: fail its calls, and start another unless the server is stopping."""
         worker.writer.close()
         worker.ready = False
-        if worker.call is not None and not worker.call.done():
-            worker.call.set_result(("failed", "it stopped while it held this call"))
-        worker.call = None
+        while worker.calls:
+            call = worker.calls.popleft()
+            if not call.done():
+                call.set_result(("failed", "it stopped while it held this call"))
         if self.closing or worker.gone:
             self._fail_waiting_if_none_left()
             return

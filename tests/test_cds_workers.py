@@ -2,7 +2,7 @@
 
 End to end, a real `bmdkb serve --workers 2` on 127.0.0.1 gives the same cards, byte for byte,
 as one process, and stops cleanly; the pool itself (service/pool.py) is driven directly to show
-that calls go to every worker, that a worker that dies fails only the call it held and is
+that calls go to every worker, that a worker that dies fails only the calls it held and is
 replaced, and that a failure is answered 500 without a traceback in the log."""
 from __future__ import annotations
 
@@ -137,27 +137,31 @@ def test_calls_are_shared_out_to_every_worker_and_answer_as_in_process(kb, confi
 
     async def body(pool):
         calls = [asyncio.ensure_future(pool.answer(bundle, "hook x", "http://127.0.0.1:1", [])) for _ in range(6)]
-        await asyncio.sleep(0)   # every call handed out or waiting: both workers hold one
-        holding = [w.call is not None for w in pool.workers]
+        await asyncio.sleep(0)   # each worker holds two (one evaluated, the next in its pipe); two wait
+        holding = [len(w.calls) for w in pool.workers]
+        waiting = len(pool.waiting)
         answers = await asyncio.gather(*calls)
-        return holding, answers
+        return holding, waiting, answers
 
-    holding, answers = _with_pool(config, 2, body)
-    assert holding == [True, True]
+    holding, waiting, answers = _with_pool(config, 2, body)
+    assert holding == [2, 2] and waiting == 2
     assert {a.body for a in answers} == {expected.body}
     assert [a.infos for a in answers] == [expected.infos] * 6
 
 
-def test_a_worker_that_dies_fails_only_its_call_and_is_replaced(kb, config, bundle):
+def test_a_worker_that_dies_fails_only_the_calls_it_held_and_is_replaced(kb, config, bundle):
     async def body(pool):
         first = pool.workers[0]
         os.kill(first.process.pid, signal.SIGSTOP)   # it cannot answer before it dies
-        held = asyncio.ensure_future(pool.answer(bundle, "hook x", "http://127.0.0.1:1", []))
+        calls = [asyncio.ensure_future(pool.answer(bundle, "hook x", "http://127.0.0.1:1", [])) for _ in range(3)]
         await asyncio.sleep(0)
-        assert first.call is not None
+        # idle workers get a call before a busy one gets a second: the first holds calls 1 and 3
+        assert len(first.calls) == 2 and len(pool.workers[1].calls) == 1
         os.kill(first.process.pid, signal.SIGKILL)
-        with pytest.raises(WorkerFailure, match="stopped while it held this call"):
-            await held
+        for held in (calls[0], calls[2]):
+            with pytest.raises(WorkerFailure, match="stopped while it held this call"):
+                await held
+        assert (await calls[1]).cards == 5
         others = await asyncio.gather(*(pool.answer(bundle, "hook x", "http://127.0.0.1:1", []) for _ in range(4)))
         deadline = time.monotonic() + 60
         while not pool.workers[0].ready and time.monotonic() < deadline:

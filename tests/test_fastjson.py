@@ -57,6 +57,16 @@ def test_the_values_that_differ_or_look_as_if(value):
     same({"value": value, "list": [value, {"nested": value}]})
 
 
+@pytest.mark.parametrize("text, differs", [
+    (b'{"v":1e-7}', True), (b'[1.5e-7,2]', True), (b'{"v":[5e-324]}', True), (b'1e-7', True), (b'{"v":0.00001}', True),
+    (b'{"v": 1e-7\n}', True), (b'{"u":"fe3e2fc3-8f6e-569d-beb6-ebd6848"}', False), (b'{"u":"a1e-5b"}', False),
+    (b'{"s":"time-1"}', False), (b'{"v":1e+16}', False), (b'{"s":"3e-4,"}', True)])
+def test_which_orjson_texts_are_written_again_by_json(text, differs):
+    # a card's uuids hold "6e-5..." often; they must not send 38 KB through the slow path, while
+    # every float orjson writes differently still does (a string that looks like one may, too)
+    assert fastjson._differs(text) is differs
+
+
 def test_what_json_refuses_it_still_refuses():
     @dataclasses.dataclass
     class Thing:

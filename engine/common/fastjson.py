@@ -6,8 +6,9 @@ json``) with ``ensure_ascii=False``. orjson writes the same bytes as ``json`` fo
 with three exceptions, each handled:
 
 - floats below 1e-4 in magnitude: ``json`` writes ``1e-05``, orjson ``0.00001`` or ``1e-7``.
-  Such output (orjson's text holds ``0.0000`` or a digit followed by ``e-``; strings may trip
-  the test too, which costs time, not correctness) is written again by ``json``;
+  Such output (orjson's text holds ``0.0000``, or a digit, ``e-`` and digits ending where a JSON
+  number may end; strings may trip the test too, which costs time, not correctness) is written
+  again by ``json``;
 - what orjson refuses (integers beyond 64 bits, non-string keys) or is told to refuse (dataclasses,
   dates, subclasses of str, int, dict and list, which ``json`` writes or refuses its own way):
   ``json`` writes it, or raises as it always did;
@@ -34,14 +35,28 @@ if orjson is not None:
 # A float orjson writes in a form json does not: "0.00001" (json: 1e-05) or "1e-7" (json: 1e-07).
 
 
+_DIGITS = b"0123456789"
+_NUMBER_ENDS = (b"", b",", b"]", b"}", b" ", b"\n", b"\r", b"\t")   # what may follow a number in JSON
+
+
 def _differs(data: bytes) -> bool:
-    """Whether orjson's text may hold a float ``json`` writes in exponent form (below 1e-4).
-    Substring tests and a split, not a regular expression: ten times faster on 12 KB."""
+    """Whether orjson's text may hold a float ``json`` writes in exponent form (below 1e-4): a
+    ``0.0000``, or a digit, ``e-``, digits and then what ends a JSON number (so a uuid's ``6e-5a1f``
+    in a string does not count). Substring tests and splits, not a regular expression: ten times
+    faster on 12 KB."""
     if b"0.0000" in data:
         return True
     if b"e-" not in data:
         return False
-    return any(piece[-1:].isdigit() for piece in data.split(b"e-")[:-1])
+    pieces = data.split(b"e-")
+    for before, after in zip(pieces, pieces[1:]):
+        if before[-1:].isdigit() and after[:1].isdigit():
+            end = 1
+            while after[end:end + 1] and after[end] in _DIGITS:
+                end += 1
+            if after[end:end + 1] in _NUMBER_ENDS:
+                return True
+    return False
 
 
 def compact(obj) -> str:

@@ -22,7 +22,8 @@ Grouped by use:
   ``document`` (the typed result document), ``validate`` (the `validate` command's checks);
 - FHIR: ``is_fhir_bundle``, ``case_from_bundle``, ``evaluate_bundle`` (a Bundle evaluated, facts
   at their FHIR paths), ``fhir_binding`` (the KB's binding: ``loinc_codes``), ``read_facility``
-  (``--facility FILE``), ``fhir_output`` (``--format fhir``);
+  (``--facility FILE``), ``fhir_output`` (``--format fhir``), ``preload_fhir_models`` (a
+  service's start: the FHIR models loaded before the first call);
 - explanation: the module ``explainer`` (explain, check_code, short_why), ``short_why`` and
   ``words`` (a vocabulary name in words, for renderers);
 - authoring: ``lint``, ``LINT_CHECKS``, ``LINT_SEVERITIES``, ``lint_failing``, the modules
@@ -79,6 +80,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "fhir_binding": ("bmdkb.engine.fhir.evaluate", "fhir_binding"),
     "read_facility": ("bmdkb.engine.fhir.evaluate", "read_facility"),
     "fhir_output": ("bmdkb.engine.fhir.output", "fhir_output"),
+    "preload_fhir_models": ("bmdkb.engine.fhir.models", "preload"),
     # explanation
     "explainer": ("bmdkb.engine.explain.explainer", None),
     "short_why": ("bmdkb.engine.explain.explainer", "short_why"),

@@ -14,6 +14,9 @@ from bmdkb.service import cards
 from bmdkb.service.config import card_groups
 
 
+RESOURCE_TYPES = ("Patient", "Observation", "MedicationRequest", "MedicationStatement", "Condition", "Device")
+
+
 @dataclass(frozen=True)
 class Answer:
     """A call's answer: the JSON body (``{"cards": [...]}``), what each card stands for (for the
@@ -38,10 +41,11 @@ class Answerer:
         self.renderer = cards.CardRenderer(kb, card_groups(config, kb.stages), config.mode)
 
     def warm_up(self) -> None:
-        """Read a small Bundle of every resource type the service asks for, once at start, so the
-        FHIR models are loaded before the first clinician waits for them (its errors are expected)."""
-        entries = [{"resource": {"resourceType": t, "id": "warm-up"}} for t in
-                   ("Patient", "Observation", "MedicationRequest", "MedicationStatement", "Condition", "Device")]
+        """Once at start, so that the first clinician does not wait for it: load the FHIR models of
+        every resource type the service reads and of every element they can hold, then read a
+        small Bundle of them (its errors are expected)."""
+        api.preload_fhir_models(("Bundle", *RESOURCE_TYPES))
+        entries = [{"resource": {"resourceType": t, "id": "warm-up"}} for t in RESOURCE_TYPES]
         try:
             api.case_from_bundle({"resourceType": "Bundle", "type": "collection", "entry": entries}, "warm-up",
                                  self.kb)

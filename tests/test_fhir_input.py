@@ -479,3 +479,39 @@ def test_a_bare_resource_is_refused_as_not_a_bundle_not_read_as_a_case(command):
         assert done.stdout == ""
     assert "resourceType: is 'DiagnosticReport', not 'Bundle'" in done.output
     assert "case_id" not in done.output
+
+
+def test_preloaded_models_leave_nothing_to_import_at_the_first_check():
+    # the service's warm-up: without it the first call imported the element types' modules (10-15 ms)
+    script = f"""
+import json, sys
+from pathlib import Path
+from bmdkb.engine.fhir import models
+resources = [json.loads(f.read_text()) for f in sorted(Path({str(US_CORE)!r}).glob("*.json"))]
+loaded = models.preload(sorted({{r["resourceType"] for r in resources}}))
+before = set(sys.modules)
+for r in resources:
+    assert models.problems(r, r["id"]) == [], r["id"]
+print(loaded, sorted(m for m in set(sys.modules) - before if m.startswith("fhir")))
+"""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert int(out[0]) > 40 and out[1].strip() == "[]"
+
+
+def test_without_preloading_the_first_check_imports_element_models():
+    # the control for the test above: the library loads element types lazily, so preloading matters
+    script = f"""
+import json, sys
+from pathlib import Path
+from bmdkb.engine.fhir import models
+models._resource_model("Observation")
+before = set(sys.modules)
+for f in sorted(Path({str(US_CORE)!r}).glob("*.json")):
+    models.problems(json.loads(f.read_text()), f.name)
+print(len([m for m in set(sys.modules) - before if m.startswith("fhir")]))
+"""
+    import subprocess
+    import sys
+    assert int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout) > 3

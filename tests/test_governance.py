@@ -345,6 +345,44 @@ def test_the_clock_comes_from_bmdkb_now_when_not_given(mini_kb_root, monkeypatch
                               "(e.g. 2026-03-01 or 2026-03-01T09:30:00Z)")
 
 
+def test_a_decision_is_dated_when_its_writer_holds_the_ledger_lock(mini_kb_root, monkeypatch):
+    # Two writers at once (the board page and a command): the one that waited for the lock must be
+    # dated after the entry written meanwhile, not refused as "before the ledger's last entry".
+    import threading
+
+    keyring.ensure(mini_kb_root)
+    kb = knowledge_base.load(mini_kb_root)
+    clock = [NOW]
+    monkeypatch.setattr(governance, "system_now", lambda: clock[0])
+    real_writing, waiting, go = ledger.writing, threading.Event(), threading.Event()
+
+    def writing(*args, **kwargs):
+        if threading.current_thread().name == "slow-writer":   # it reaches for the lock, another holds it
+            waiting.set()
+            go.wait(30)
+        return real_writing(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "writing", writing)
+    outcome = {}
+
+    def slow():
+        try:
+            outcome["entry"] = governance.decide(kb, "submit", RULE, AUTHOR, key=keyring.key(mini_kb_root, AUTHOR)).entry
+        except Exception as exc:   # reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=slow, name="slow-writer")
+    thread.start()
+    assert waiting.wait(30)
+    clock[0] = NOW + dt.timedelta(seconds=5)
+    governance.decide(kb, "submit", "measurement.significant_decrease", AUTHOR, key=keyring.key(mini_kb_root, AUTHOR))
+    go.set()
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["entry"]["time"] == "2026-03-01T09:00:05Z"
+    assert ledger.verify(ledger_file(mini_kb_root)).ok
+
+
 # ---------------------------------------------------------------- submit everything, broken ledgers
 
 def test_submit_all_submits_what_can_be_submitted(mini_kb_root):

@@ -533,7 +533,7 @@ def decide(kb, action: str, rule_id: str, by: str | None = None, note: str | Non
     one it showed; `bmdkb review approve --content`): a rule changed since is refused as stale."""
     if action not in ACTIONS:
         raise ValueError(f"unknown review action {action!r}")
-    now = write_time(now)
+    given = now
     rule = kb.rules.get(rule_id)
     if rule is None:
         _refuse(rule_id, f"cannot {VERBS[action]}: no rule with this id in the knowledge base at {kb.root}")
@@ -543,8 +543,10 @@ def decide(kb, action: str, rule_id: str, by: str | None = None, note: str | Non
     if by is not None and not person(by):
         _refuse(rule_id, f"cannot {VERBS[action]}: --by is empty; give the name of the person deciding")
     by, note = person(by), (note or "").strip() or None
-    pol, today = policy(kb), now.date()
+    pol = policy(kb)
     with ledger.writing(ledger_path(kb), reader=verdicts.reading, remember=verdicts.remember) as session:
+        now = write_time(given)   # read under the lock: a writer that waited for it is dated after the one before
+        today = now.date()
         adopted = adopted_roster(kb, session.reading.rosters, rule_id)
         roster = Roster(adopted["board"])
         by, member_id = _signer(roster, adopted["board"], action, by, key, rule_id)
@@ -569,13 +571,15 @@ def submit_all(kb, by: str | None = None, note: str | None = None, now: dt.datet
                key: Signer | None = None):
     """Submit every rule that can be submitted, signed with ``key``, under one lock; returns
     (outcomes, skipped {id: status})."""
-    now = write_time(now)
+    given = now
     if by is not None and not person(by):
         _refuse("--all", "cannot submit: --by is empty; give the name of the person deciding")
     by, note = person(by), (note or "").strip() or None
-    pol, today = policy(kb), now.date()
+    pol = policy(kb)
     outcomes, skipped = [], {}
     with ledger.writing(ledger_path(kb), reader=verdicts.reading, remember=verdicts.remember) as session:
+        now = write_time(given)   # under the lock, as in decide
+        today = now.date()
         adopted = adopted_roster(kb, session.reading.rosters, "--all")
         roster = Roster(adopted["board"])
         by, member_id = _signer(roster, adopted["board"], "submit", by, key, "--all")
@@ -602,7 +606,7 @@ def adopt_roster(kb, key: Signer | None, by: str | None = None, note: str | None
     """Adopt knowledge/board.yaml as the roster in force from the ledger's next entry on, signed by an
     editor of the roster in force (of board.yaml itself for the first, genesis roster); returns the
     roster-log entry written. ReviewError / SigningError (exit 2), nothing written, otherwise."""
-    now = write_time(now)
+    given = now
     where, board = rosterlog.ROSTER_LOG, kb.board
     if not board:
         _refuse(where, "knowledge/board.yaml is missing or empty: there is no roster to adopt")
@@ -616,6 +620,7 @@ def adopt_roster(kb, key: Signer | None, by: str | None = None, note: str | None
                                                    "$BMDKB_SIGNING_KEY to its path"))
     path = ledger_path(kb)
     with ledger.writing(path) as session:
+        now = write_time(given)   # under the lock, as in decide
         rosters = session.reading.rosters
         current = rosters.current
         if current is not None and current["roster"] == rosterlog.digest(board):

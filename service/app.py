@@ -288,7 +288,7 @@ def create_app(service: Service) -> Starlette:
                                          hook["token"], service.client)
         except fhir.Unavailable as exc:
             raise Refusal(412, f"the data this service needs is not available: {exc}") from None
-        except fhir.WrongPatient as exc:
+        except (fhir.WrongPatient, fhir.BadPrefetch) as exc:
             raise Refusal(400, str(exc)) from None
         base = service.base(request)
         gathered_at = time.perf_counter()

@@ -37,6 +37,11 @@ class WrongPatient(Exception):
     """A resource of another patient than the hook's context (answered 400)."""
 
 
+class BadPrefetch(Exception):
+    """A prefetch value whose Bundle the service cannot read: entries that are not a list of
+    objects, or a resource without a type (answered 400, naming the key and the entry)."""
+
+
 @dataclass(frozen=True)
 class PrefetchKey:
     """One prefetch template: its key, what it fetches (in words), the query, and whether the
@@ -75,13 +80,25 @@ def dxa_codes(binding) -> frozenset:
 
 
 def has_dxa(bundle: dict, codes: frozenset) -> bool:
-    """Whether the Bundle holds an Observation coded (in LOINC) with one of ``codes``."""
+    """Whether the Bundle holds an Observation coded (in LOINC) with one of ``codes``; True too when
+    an Observation's code cannot be read, so that the evaluation's FHIR check says what is wrong
+    with it (unreadable is not "no DXA result")."""
     for entry in bundle.get("entry", []):
         resource = entry["resource"]
-        if resource.get("resourceType") != "Observation" or not isinstance(resource.get("code"), dict):
+        if resource.get("resourceType") != "Observation":
             continue
-        for coding in resource["code"].get("coding") or []:
-            if isinstance(coding, dict) and coding.get("system") == LOINC and coding.get("code") in codes:
+        code = resource.get("code")
+        if code is None:
+            continue
+        codings = code.get("coding") if isinstance(code, dict) else False
+        if codings is None:   # a code in words only
+            continue
+        if not isinstance(codings, list):
+            return True
+        for coding in codings:
+            if not isinstance(coding, dict) or not isinstance(coding.get("code"), (str, type(None))):
+                return True
+            if coding.get("system") == LOINC and coding.get("code") in codes:
                 return True
     return False
 
@@ -142,15 +159,24 @@ class FhirClient:
         resource = _json(await self.read(url, token))
         if resource.get("resourceType") != "Bundle":
             return resource
-        entries = list(resource.get("entry") or [])
+        entries = _page(resource)
         for _ in range(MAX_PAGES - 1):
-            following = next((link.get("url") for link in resource.get("link") or []
-                              if isinstance(link, dict) and link.get("relation") == "next"), None)
+            links = resource.get("link")
+            following = next((link.get("url") for link in links if isinstance(link, dict)
+                              and link.get("relation") == "next"), None) if isinstance(links, list) else None
             if not isinstance(following, str) or not following.startswith(base.rstrip("/") + "/"):
                 break
             resource = _json(await self.read(following, token))
-            entries += list(resource.get("entry") or []) if resource.get("resourceType") == "Bundle" else []
+            entries += _page(resource) if resource.get("resourceType") == "Bundle" else []
         return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+
+def _page(bundle: dict) -> list:
+    """A FHIR server's Bundle's entries; Unavailable when they cannot be read."""
+    try:
+        return _entries(bundle)
+    except ValueError as exc:
+        raise Unavailable(f"the FHIR server's answer is a Bundle the service cannot read: {exc}") from None
 
 
 def _json(body: bytes) -> dict:
@@ -165,18 +191,32 @@ def _json(body: bytes) -> dict:
     return value
 
 
+def _entries(bundle: dict) -> list:
+    """A Bundle's entries, each an object whose resource (when it has one) has a type; ValueError
+    saying which is not (so that nothing is dropped unseen: unreadable is not absent)."""
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ValueError("its entry is not a list")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f"its entry[{index}] is not an object")
+        resource = entry.get("resource")
+        if resource is not None and not (isinstance(resource, dict) and isinstance(resource.get("resourceType"), str)):
+            raise ValueError(f"its entry[{index}].resource is not a FHIR resource (no resourceType)")
+    return list(entries)
+
+
 def _resources(value) -> list[dict]:
-    """The resources a prefetch value holds: itself, or a Bundle's entries (outcomes left out)."""
+    """The resources a prefetch value holds: itself, or a Bundle's entries (outcomes left out); its
+    entries already read by ``_entries``."""
     if not isinstance(value, dict):
         return []
     if value.get("resourceType") != "Bundle":
         return [value]
-    out = []
-    for entry in value.get("entry") or []:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") not in (None, "OperationOutcome"):
-            out.append(resource)
-    return out
+    return [entry["resource"] for entry in value.get("entry") or []
+            if entry.get("resource") is not None and entry["resource"]["resourceType"] != "OperationOutcome"]
 
 
 def _usable(value) -> bool:
@@ -220,6 +260,11 @@ async def gather(keys: tuple, patient_id: str, prefetch: dict, server: str | Non
     to_fetch = []
     for key in keys:
         if _usable(prefetch.get(key.key)):
+            if prefetch[key.key]["resourceType"] == "Bundle":
+                try:
+                    _entries(prefetch[key.key])
+                except ValueError as exc:
+                    raise BadPrefetch(f"prefetch {key.key!r} is a Bundle the service cannot read: {exc}") from None
             values[key.key] = prefetch[key.key]
             gathered.prefetched.append(key.key)
         else:
@@ -253,10 +298,11 @@ async def gather(keys: tuple, patient_id: str, prefetch: dict, server: str | Non
     for key in keys:
         for k, resource in enumerate(_resources(values.get(key.key))):
             _check_patient(resource, patient_id, f"prefetch {key.key!r} resource {k}")
-            ident = (resource.get("resourceType"), resource.get("id"))
-            if ident[1] is not None and ident in seen:
-                continue
-            seen.add(ident)
+            ident = (resource["resourceType"], resource.get("id"))
+            if isinstance(ident[1], str):   # an id of another kind is reported by the FHIR check
+                if ident in seen:
+                    continue
+                seen.add(ident)
             resources.append(resource)
     if not any(r.get("resourceType") == "Patient" for r in resources):
         raise Unavailable("the Patient could not be had from the prefetch or the FHIR server")

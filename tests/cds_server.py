@@ -56,13 +56,15 @@ def token(aud: str, key=None, alg: str = "ES384", iss: str = SPEC_ISS, kid: str 
 class FhirStub:
     """A FHIR server on 127.0.0.1 holding one patient's resources, recording every request.
 
-    ``fail``: resource type -> HTTP status to answer instead; ``jwks``: served at /jwks.json."""
+    ``fail``: resource type -> HTTP status to answer instead; ``override``: resource type -> (status,
+    body) to answer instead; ``jwks``: served at /jwks.json."""
 
     def __init__(self, data: dict, patient_id: str, jwks: dict | None = None):
         self.data = data
         self.patient_id = patient_id
         self.jwks = jwks
         self.fail: dict = {}
+        self.override: dict = {}
         self.requests: list = []
         stub = self
 
@@ -94,6 +96,8 @@ class FhirStub:
         kind = path.strip("/").split("/")[0]
         if kind in self.fail:
             return self.fail[kind], {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
+        if kind in self.override:
+            return self.override[kind]
         found = self.data
         if path == f"/Patient/{self.patient_id}":
             return 200, found["patient"]

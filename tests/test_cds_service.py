@@ -287,6 +287,53 @@ def test_a_prefetched_resource_of_no_fhir_type_gets_the_card_saying_why_not_a_50
     assert "'Nope' is not a FHIR R4 resource type" in card["detail"]
 
 
+@pytest.mark.parametrize("key, value, words", [
+    ("dxa", {"resourceType": "Bundle", "type": "searchset", "entry": 1.5}, "its entry is not a list"),
+    ("conditions", {"resourceType": "Bundle", "type": "searchset", "entry": [5]}, "its entry[0] is not an object"),
+    ("dxa", {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"id": "x"}}]},
+     "its entry[0].resource is not a FHIR resource (no resourceType)"),
+])
+def test_a_prefetched_bundle_that_cannot_be_read_is_refused_400_naming_it(server, key, value, words):
+    # these made the service answer 500 (found by fuzzing the prefetch); nothing may be dropped unseen
+    prefetch = full_prefetch()
+    prefetch[key] = value
+    answer = server.call(hook_body(prefetch))
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"] == f"prefetch {key!r} is a Bundle the service cannot read: {words}"
+
+
+def test_odd_values_inside_prefetched_resources_get_the_card_saying_why_not_a_500(server):
+    prefetch = full_prefetch()
+    prefetch["conditions"] = cds_bundle.searchset([{"resourceType": "Condition", "id": ["a", "list"]}])
+    [card] = server.call(hook_body(prefetch)).json()["cards"]
+    assert card["summary"] == "DXA results on file could not be interpreted" and ".id" in card["detail"]
+    prefetch = full_prefetch()
+    only = prefetch["dxa"]["entry"][0]["resource"]
+    only["code"] = {"coding": 1.5}   # the only DXA result, its code unreadable: not "no DXA result"
+    prefetch["dxa"] = cds_bundle.searchset([only])
+    answer = server.call(hook_body(prefetch))
+    assert answer.status_code == 200
+    [card] = answer.json()["cards"]
+    assert card["summary"] == "DXA results on file could not be interpreted" and "code.coding" in card["detail"]
+
+
+def test_a_fhir_server_bundle_that_cannot_be_read_is_data_not_had(server, fhir_stub):
+    odd = (200, {"resourceType": "Bundle", "type": "searchset", "entry": "not a list", "link": 7})
+    try:
+        fhir_stub.override = {"MedicationRequest": odd}
+        prefetch = full_prefetch()
+        del prefetch["medicationRequests"]
+        answer = server.call(hook_body(prefetch, fhir_stub.url))
+        assert answer.status_code == 200
+        assert "Not available, so treated as unknown: medication requests." in answer.json()["cards"][0]["detail"]
+        fhir_stub.override = {"Observation": odd}
+        answer = server.call(hook_body({"patient": full_prefetch()["patient"]}, fhir_stub.url))
+        assert answer.status_code == 412
+        assert "a Bundle the service cannot read: its entry is not a list" in answer.json()["error"]["message"]
+    finally:
+        fhir_stub.override = {}
+
+
 def test_a_resource_of_another_patient_is_refused(server):
     prefetch = full_prefetch()
     prefetch["dxa"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/someone-else"}

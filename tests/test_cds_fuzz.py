@@ -35,6 +35,8 @@ def mutated(document, rnd: random.Random):
     document = copy.deepcopy(document)
     for _ in range(rnd.randint(1, 3)):
         places = [p for p in _places(document) if p]
+        if not places:   # nothing left to change
+            break
         path = rnd.choice(places)
         parent = document
         for key in path[:-1]:

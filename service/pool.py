@@ -88,7 +88,7 @@ def _frame(data: bytes) -> bytes:
 
 
 class _Worker:
-    """One worker process, the server's end of its pipe and the call it holds."""
+    """One worker process, the server's end of its pipe and the calls it holds."""
 
     def __init__(self, context, config, root: str):
         self.sock, child = socket.socketpair()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,6 @@ def test_every_example_case_gives_the_same_conclusions_through_fhir(path, evalua
 def test_generated_registry_cases_give_the_same_conclusions_through_fhir(evaluator):
     """150 seeded cases of the benchmark's registry mix (benchmarks/generate.py), bounded."""
     import random
-    import sys
     sys.path.insert(0, str(REPO / "benchmarks"))
     from generate import generate_case
 
@@ -481,37 +482,38 @@ def test_a_bare_resource_is_refused_as_not_a_bundle_not_read_as_a_case(command):
     assert "case_id" not in done.output
 
 
-def test_preloaded_models_leave_nothing_to_import_at_the_first_check():
-    # the service's warm-up: without it the first call imported the element types' modules (10-15 ms)
+def _first_check_in_a_fresh_interpreter(preload: bool) -> tuple[int, list]:
+    """(models preloaded, FHIR modules the first check of the US Core resources then imported), in
+    a new Python process: the library's own lazy imports are what is measured."""
     script = f"""
 import json, sys
 from pathlib import Path
 from bmdkb.engine.fhir import models
 resources = [json.loads(f.read_text()) for f in sorted(Path({str(US_CORE)!r}).glob("*.json"))]
-loaded = models.preload(sorted({{r["resourceType"] for r in resources}}))
+types = sorted({{r["resourceType"] for r in resources}})
+if {preload!r}:
+    loaded = models.preload(types)
+else:   # the resource models themselves, as before any check
+    loaded = 0
+    for t in types:
+        models._resource_model(t)
 before = set(sys.modules)
 for r in resources:
     assert models.problems(r, r["id"]) == [], r["id"]
-print(loaded, sorted(m for m in set(sys.modules) - before if m.startswith("fhir")))
+print(json.dumps([loaded, sorted(m for m in set(sys.modules) - before if m.startswith("fhir"))]))
 """
-    import subprocess
-    import sys
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split(" ", 1)
-    assert int(out[0]) > 40 and out[1].strip() == "[]"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded, imported = json.loads(done.stdout)
+    return loaded, imported
+
+
+def test_preloaded_models_leave_nothing_to_import_at_the_first_check():
+    # the service's warm-up: without it the first call imported the element types' modules (10-15 ms)
+    loaded, imported = _first_check_in_a_fresh_interpreter(preload=True)
+    assert loaded > 40 and imported == []
 
 
 def test_without_preloading_the_first_check_imports_element_models():
     # the control for the test above: the library loads element types lazily, so preloading matters
-    script = f"""
-import json, sys
-from pathlib import Path
-from bmdkb.engine.fhir import models
-models._resource_model("Observation")
-before = set(sys.modules)
-for f in sorted(Path({str(US_CORE)!r}).glob("*.json")):
-    models.problems(json.loads(f.read_text()), f.name)
-print(len([m for m in set(sys.modules) - before if m.startswith("fhir")]))
-"""
-    import subprocess
-    import sys
-    assert int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout) > 3
+    _, imported = _first_check_in_a_fresh_interpreter(preload=False)
+    assert len(imported) > 3
